@@ -1,0 +1,231 @@
+"""The ``followir`` command: a thin layer over the library API.
+
+Exit codes: 0 success; 1 unexpected failure; 2 bad input (unknown name, malformed file, missing extra).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+    TimeRemainingColumn
+from rich.table import Table
+
+from followir.errors import FollowIRError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Evaluate and teach instruction-following retrieval (FollowIR).")
+console = Console(stderr=True)
+stdout = Console()
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(2)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+def _print_table(results: list[dict], intervals: bool) -> None:
+    from followir.evaluation.table import paper_table
+
+    table_data = paper_table(results)
+    table = Table(title="FollowIR results (x100; p-MRR in [-100, 100])", show_lines=False)
+    for i, col in enumerate(table_data.header()):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for model, cells in table_data.rows:
+        table.add_row(model, *[c.text(intervals) for c in cells])
+    stdout.print(table)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help="Registered model name, or a hub id/path with --family."),
+    task: str = typer.Option("followir-mini", "--task", "-t",
+                             help="robust04, news21, core17, followir (all three), followir-mini, hf:owner/name, "
+                                  "or a local dataset folder."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Folder for run files and results.json "
+                                               "[default: followir-results/<model>]"),
+    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
+    main_metric: Optional[str] = typer.Option(None, "--main-metric", help="Override the task's main metric."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
+    intervals: bool = typer.Option(False, "--intervals", help="Show 95% bootstrap intervals in the table."),
+    resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Rank each query's candidates under the og and the changed instruction; score; write runs and results."""
+    _setup_logging(verbose)
+    from followir.data.loading import load_tasks
+    from followir.evaluation.results import read_results
+    from followir.evaluation.runner import evaluate as run_evaluation
+    from followir.models.registry import load_model
+
+    try:
+        reranker = load_model(model, family=family)
+        with console.status(f"loading {task}"):
+            tasks = load_tasks(task, layout=layout, revision=revision, main_metric=main_metric)
+    except (FollowIRError, ValueError) as e:
+        _fail(e)
+    folder = output or Path("followir-results") / _safe(model)
+    with _progress() as progress:
+        def factory(name: str, total: int):
+            bar = progress.add_task(f"{model} on {name}", total=total, rate="")
+            started = [None]
+
+            def advance(n: int) -> None:
+                import time
+
+                started[0] = started[0] or time.perf_counter()
+                progress.advance(bar, n)
+                done = progress.tasks[bar].completed
+                elapsed = max(time.perf_counter() - started[0], 1e-9)
+                progress.update(bar, rate=f"{done / elapsed:,.1f} q/s")
+            return advance
+
+        try:
+            run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples)
+        except (FollowIRError, ValueError) as e:
+            _fail(e)
+    results = read_results(folder)
+    if as_json:
+        stdout.print_json(data=results)
+    else:
+        _print_table([results], intervals)
+        console.print(f"runs and results.json written to {folder}")
+
+
+@app.command()
+def metrics(
+    qrels_og: Path = typer.Option(..., "--qrels-og", exists=True, dir_okay=False, help="TREC qrels, og instruction."),
+    qrels_changed: Path = typer.Option(..., "--qrels-changed", exists=True, dir_okay=False),
+    run_og: Path = typer.Option(..., "--run-og", exists=True, dir_okay=False, help="TREC run, og instruction."),
+    run_changed: Path = typer.Option(..., "--run-changed", exists=True, dir_okay=False),
+    main_metric: str = typer.Option("map_cut_1000", "--main-metric",
+                                    help="map_cut_1000 (Robust04, Core17) or ndcg_cut_5 (News21)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: p-MRR, og, changed (raw values)."),
+    per_query: bool = typer.Option(False, "--per-query", help="Include per-query values in the JSON."),
+) -> None:
+    """Compute p-MRR and trec_eval measures from your own TREC qrels and run files."""
+    _setup_logging(False)
+    from followir.data.trec import read_qrels, read_run
+    from followir.metrics.followir_scores import score_followir
+    from followir.metrics.trec_measures import MEASURES
+    from followir.records import derive_changed_documents
+
+    try:
+        og, changed = read_qrels(qrels_og), read_qrels(qrels_changed)
+        r_og, r_changed = read_run(run_og), read_run(run_changed)
+        scores = score_followir(og.judgements, changed.judgements, r_og.scores, r_changed.scores,
+                                derive_changed_documents(og, changed), main_metric)
+    except (FollowIRError, ValueError) as e:
+        _fail(e)
+    data = scores.to_dict(per_query=per_query)
+    if as_json:
+        stdout.print_json(data=data)
+        return
+    table = Table(title="FollowIR metrics (raw values)")
+    table.add_column("measure")
+    table.add_column("og", justify="right")
+    table.add_column("changed", justify="right")
+    for key, measure in MEASURES.items():
+        table.add_row(measure.label, f"{scores.og[key]:.4f}", f"{scores.changed[key]:.4f}")
+    stdout.print(table)
+    ci = scores.intervals["p-MRR"]
+    stdout.print(f"p-MRR {scores.p_mrr:+.4f}  (95% CI {ci.low:+.4f} .. {ci.high:+.4f}, "
+                 f"{len(scores.per_query_p_mrr)} queries with changed documents)")
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="Results folder or results.json of system A."),
+    b: Path = typer.Argument(..., help="Results folder or results.json of system B."),
+    as_json: bool = typer.Option(False, "--json"),
+    resamples: int = typer.Option(10_000, "--resamples"),
+) -> None:
+    """Paired randomization test between two results files, per shared task (main score and p-MRR)."""
+    from followir.evaluation.compare import compare_results
+    from followir.evaluation.results import read_results
+
+    try:
+        ra, rb = read_results(a), read_results(b)
+        out = compare_results(ra, rb, resamples)
+    except (FollowIRError, ValueError) as e:
+        _fail(e)
+    if as_json:
+        stdout.print_json(data=out)
+        return
+    table = Table(title=f"{ra['model'].get('name')} (A) vs {rb['model'].get('name')} (B), x100")
+    for col in ("task", "measure", "A", "B", "A-B", "p-value", "queries"):
+        table.add_column(col, justify="left" if col in ("task", "measure") else "right")
+    for task, tests in out.items():
+        for key in ("main_score", "p-MRR"):
+            t = tests[key]
+            label = tests["main_metric"] if key == "main_score" else "p-MRR"
+            table.add_row(task, label, f"{t['mean_a'] * 100:.1f}", f"{t['mean_b'] * 100:.1f}",
+                          f"{t['difference'] * 100:+.1f}", f"{t['p_value']:.4f}", str(t["queries"]))
+    stdout.print(table)
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """List the registered tasks with their hub ids and pinned revisions."""
+    from followir.data.catalog import GROUPS, TASKS
+
+    table = Table(title="Registered tasks")
+    for col in ("name", "main metric", "original layout", "mteb layout"):
+        table.add_column(col)
+    for spec in TASKS.values():
+        fmt = (lambda d: f"{d.repo_id}@{d.revision[:8]}" if d else ("packaged" if spec.packaged else "-"))
+        table.add_row(spec.name, spec.main_metric, fmt(spec.original), fmt(spec.mteb))
+    for name, members in GROUPS.items():
+        table.add_row(name, "-", "= " + " + ".join(members), "")
+    stdout.print(table)
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the registered models and their families."""
+    from followir.models.registry import MODELS
+
+    table = Table(title="Registered models")
+    for col in ("name", "family", "model id", "group", "description"):
+        table.add_column(col)
+    for spec in MODELS.values():
+        table.add_row(spec.name, spec.family, spec.model_id or "-", spec.group, spec.description)
+    stdout.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except FollowIRError as e:  # pragma: no cover - safety net
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Row readers for the table formats datasets come in: jsonl, parquet and tsv (with a header line).
+
+Each reader yields ``(line, row)`` so errors can name where a bad row came from. For jsonl and tsv
+``line`` is the 1-based line number in the file; for parquet it is the 1-based row number.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from followir.errors import DataFormatError
+
+TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".tsv")
+
+
+def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        yield from _read_jsonl(path)
+    elif suffix == ".parquet":
+        yield from _read_parquet(path)
+    elif suffix == ".tsv":
+        yield from _read_tsv(path)
+    else:
+        raise DataFormatError(path, None, f"unsupported file type {suffix!r}",
+                              f"use one of {', '.join(TABLE_SUFFIXES)}")
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataFormatError(path, number, f"invalid JSON ({e.msg})",
+                                      "write one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(path, number, "a line is not a JSON object",
+                                      "write one JSON object per line")
+            yield number, row
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[int, dict]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for number, row in enumerate(table.to_pylist(), start=1):
+        yield number, row
+
+
+def _read_tsv(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding="utf-8") as f:
+        header_line = f.readline()
+        if not header_line.strip():
+            raise DataFormatError(path, 1, "the file has no header line",
+                                  "start the file with tab-separated column names")
+        header = header_line.rstrip("\n").rstrip("\r").split("\t")
+        for number, line in enumerate(f, start=2):
+            if not line.strip():
+                continue
+            values = line.rstrip("\n").rstrip("\r").split("\t")
+            if len(values) != len(header):
+                raise DataFormatError(path, number, f"{len(values)} columns, the header has {len(header)}",
+                                      f"give each line the columns {header}")
+            yield number, dict(zip(header, values))
+
+
+def require(row: dict, key: str, path: Path | str, line: int, *, allow_empty: bool = False) -> str:
+    """Return ``row[key]`` as a string, or raise naming the file, the line and the missing field."""
+    if key not in row or row[key] is None:
+        raise DataFormatError(path, line, f"missing field {key!r} (fields present: {sorted(row)})",
+                              f"add {key!r} to every row")
+    value = row[key]
+    if not isinstance(value, str):
+        value = str(value)
+    if not allow_empty and not value.strip():
+        raise DataFormatError(path, line, f"field {key!r} is empty", f"give {key!r} a non-empty value")
+    return value
+
+
+def parse_relevance(value: object, path: Path | str, line: int) -> int:
+    """Relevance as an int. Integral floats (1.0, as the hub stores them) are accepted; 0.5 is not."""
+    if isinstance(value, bool):
+        raise DataFormatError(path, line, f"relevance {value!r} is not an integer", "use integer grades")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+            if number is not None and number.is_integer():
+                return int(number)
+    raise DataFormatError(path, line, f"relevance {value!r} is not an integer",
+                          "use integer grades such as 0, 1 or 2")

@@ -1,0 +1,34 @@
+"""Exceptions raised by followir. Every data error names the file, the line and the fix."""
+
+from __future__ import annotations
+
+
+class FollowIRError(Exception):
+    """Base class for followir errors."""
+
+
+class DataFormatError(FollowIRError, ValueError):
+    """Bad input data: says which file, which line or row, what is wrong and how to fix it.
+
+    >>> str(DataFormatError("qrels.txt", 3, "relevance 'x' is not an integer", "use 0, 1 or 2"))
+    "qrels.txt:3: relevance 'x' is not an integer. Fix: use 0, 1 or 2"
+    """
+
+    def __init__(self, path: object, line: int | None, problem: str, fix: str):
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        self.fix = fix
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {problem}. Fix: {fix}")
+
+
+class UnknownNameError(FollowIRError, KeyError):
+    """A task or model name that is not registered and is not a path."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])
+
+
+class MissingDependencyError(FollowIRError, ImportError):
+    """An optional dependency is missing; the message holds the exact pip command."""

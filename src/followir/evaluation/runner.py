@@ -1,0 +1,109 @@
+"""Evaluate a reranker on FollowIR tasks: rank every candidate list under the og and the changed
+instruction, score the pair of runs, and (optionally) write TREC run files and ``results.json``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from followir.data.trec import write_run
+from followir.metrics.followir_scores import FollowIRScores, score_followir
+from followir.models.base import ProgressCallback, RankRequest, Reranker
+from followir.records import VARIANTS, Run, Task
+
+log = logging.getLogger(__name__)
+
+# Given a task name and the number of requests, returns the callback that advances its progress bar.
+ProgressFactory = Callable[[str, int], ProgressCallback]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: Task
+    scores: FollowIRScores
+    runs: Mapping[str, Run]
+    timings: Mapping[str, float]
+
+    def to_dict(self, run_files: Mapping[str, str] | None = None) -> dict:
+        return {
+            "task": self.task.name,
+            "source": self.task.source,
+            "revision": self.task.revision,
+            "queries": len(self.task.queries),
+            "candidates": sum(len(c) for c in self.task.candidates.values()),
+            "missing_candidates": self.task.missing_candidates,
+            "scores": self.scores.to_dict(),
+            "timings": dict(self.timings),
+            **({"run_files": dict(run_files)} if run_files else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model: Mapping[str, object]
+    results: Sequence[TaskResult]
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    def average(self) -> dict[str, float]:
+        """Mean over tasks of the main score and of p-MRR (the paper's 'Average' columns)."""
+        n = len(self.results)
+        return {"score": sum(r.scores.main_score for r in self.results) / n,
+                "p-MRR": sum(r.scores.p_mrr for r in self.results) / n} if n else {}
+
+
+def build_requests(task: Task, variants: Sequence[str] = VARIANTS) -> list[RankRequest]:
+    return [RankRequest(q.id, v, q.text, q.instruction(v), task.candidates[q.id])
+            for v in variants for q in task.queries]
+
+
+def evaluate_task(model: Reranker, task: Task, progress: ProgressCallback | None = None,
+                  resamples: int = 10_000) -> TaskResult:
+    requests = build_requests(task)
+    start = time.perf_counter()
+    ranked = model.rerank(requests, task.corpus, progress)
+    rank_s = time.perf_counter() - start
+    runs: dict[str, dict[str, dict[str, float]]] = {v: {} for v in VARIANTS}
+    for request, scores in zip(requests, ranked, strict=True):
+        missing = set(request.candidates) - set(scores)
+        if missing:
+            raise RuntimeError(f"{model.name} returned no score for {len(missing)} candidates of query "
+                               f"{request.query_id} ({request.variant}); every candidate must be scored")
+        runs[request.variant][request.query_id] = scores
+    start = time.perf_counter()
+    scored = score_followir(task.qrels_og.judgements, task.qrels_changed.judgements, runs["og"],
+                            runs["changed"], task.changed_documents, task.main_metric, resamples=resamples)
+    score_s = time.perf_counter() - start
+    return TaskResult(task, scored, {v: Run(runs[v], name=model.name) for v in VARIANTS},
+                      {"rank_s": rank_s, "score_s": score_s,
+                       "pairs": float(sum(len(r.candidates) for r in requests))})
+
+
+def evaluate(model: Reranker, tasks: Sequence[Task], output_dir: str | Path | None = None,
+             progress: ProgressFactory | None = None, resamples: int = 10_000) -> Evaluation:
+    """Evaluate ``model`` on ``tasks``; when ``output_dir`` is given, write run files and results.json."""
+    from followir.evaluation.results import write_results
+
+    start = time.perf_counter()
+    results = []
+    for task in tasks:
+        callback = progress(task.name, len(task.queries) * len(VARIANTS)) if progress else None
+        results.append(evaluate_task(model, task, callback, resamples=resamples))
+        log.info("%s on %s: %s=%.4f p-MRR=%.4f", model.name, task.name, task.main_metric,
+                 results[-1].scores.main_score, results[-1].scores.p_mrr)
+    evaluation = Evaluation({"name": model.name, **model.describe()}, results,
+                            {"total_s": time.perf_counter() - start})
+    if output_dir is not None:
+        write_results(evaluation, Path(output_dir))
+    return evaluation
+
+
+def write_runs(result: TaskResult, folder: Path) -> dict[str, str]:
+    files = {}
+    for variant, run in result.runs.items():
+        name = f"{result.task.name}.{variant}.trec"
+        write_run(run, folder / name, tag=run.name)
+        files[variant] = name
+    return files
