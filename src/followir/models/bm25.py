@@ -83,8 +83,8 @@ class BM25:
         self.analyzer = Analyzer(stopwords, stemmer)
 
     def describe(self) -> dict:
-        return {"family": "bm25", "k1": self.k1, "b": self.b, "epsilon": self.epsilon, "stats": self.stats,
-                **self.analyzer.describe()}
+        return {"family": "bm25", "settings": {"k1": self.k1, "b": self.b, "epsilon": self.epsilon,
+                                               "stats": self.stats, **self.analyzer.describe()}}
 
     def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
                progress: ProgressCallback | None = None) -> list[dict[str, float]]:
