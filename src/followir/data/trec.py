@@ -21,11 +21,14 @@ class TrecTopic:
     narrative: str
 
 
-_TAG = re.compile(r"<(num|title|desc|narr)>", re.IGNORECASE)
+# Any opening or closing tag: closing tags (Core18: ``</num>``) and fields we do not keep (TREC 1-3:
+# ``<dom>``, ``<smry>``, ``<con>``, ...) end the field before them instead of leaking into it.
+_TAG = re.compile(r"<(/?[a-z]+)>", re.IGNORECASE)
+_FIELDS = ("num", "title", "desc", "narr")
 _PREFIX = {
     "num": re.compile(r"^\s*Number:\s*", re.IGNORECASE),
-    "desc": re.compile(r"^\s*Description:\s*", re.IGNORECASE),
-    "narr": re.compile(r"^\s*Narrative:\s*", re.IGNORECASE),
+    "desc": re.compile(r"^\s*Description\b:?\s*", re.IGNORECASE),
+    "narr": re.compile(r"^\s*Narrative\b:?\s*", re.IGNORECASE),
     "title": re.compile(r"^\s*Topic:\s*", re.IGNORECASE),
 }
 
@@ -43,7 +46,9 @@ def read_topics(path: str | Path) -> list[TrecTopic]:
         parts = _TAG.split(body)
         for tag, value in zip(parts[1::2], parts[2::2]):
             tag = tag.lower()
-            value = _PREFIX[tag].sub("", value.strip(), count=1) if tag in _PREFIX else value
+            if tag not in _FIELDS:
+                continue
+            value = _PREFIX[tag].sub("", value.strip(), count=1)
             fields[tag] = " ".join(value.split())
         if not fields.get("num"):
             raise DataFormatError(path, line, "topic without a <num> field",
