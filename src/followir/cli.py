@@ -43,6 +43,34 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
+class _RichProgress:
+    """Adapts a rich progress bar to the models' ``Progress`` protocol (items per second, ETA)."""
+
+    def __init__(self, progress: Progress, description: str):
+        self.progress = progress
+        self.description = description
+        self.bar = None
+        self.unit = "items"
+        self.started = 0.0
+
+    def start(self, total: int, unit: str) -> None:
+        import time
+
+        self.unit, self.started = unit, time.perf_counter()
+        if self.bar is None:
+            self.bar = self.progress.add_task(self.description, total=total, rate="")
+        else:
+            self.progress.reset(self.bar, total=total)
+
+    def advance(self, n: int) -> None:
+        import time
+
+        self.progress.advance(self.bar, n)
+        done = self.progress.tasks[self.bar].completed
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.progress.update(self.bar, rate=f"{done / elapsed:,.1f} {self.unit}/s")
+
+
 def _print_table(results: list[dict], intervals: bool) -> None:
     from followir.evaluation.table import paper_table
 
@@ -92,19 +120,8 @@ def evaluate(
         _fail(e)
     folder = output or Path("followir-results") / _safe(model)
     with _progress() as progress:
-        def factory(name: str, total: int):
-            bar = progress.add_task(f"{model} on {name}", total=total, rate="")
-            started = [None]
-
-            def advance(n: int) -> None:
-                import time
-
-                started[0] = started[0] or time.perf_counter()
-                progress.advance(bar, n)
-                done = progress.tasks[bar].completed
-                elapsed = max(time.perf_counter() - started[0], 1e-9)
-                progress.update(bar, rate=f"{done / elapsed:,.1f} q/s")
-            return advance
+        def factory(name: str) -> _RichProgress:
+            return _RichProgress(progress, f"{model} on {name}")
 
         try:
             run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples)

@@ -11,13 +11,13 @@ from typing import Callable, Mapping, Sequence
 
 from followir.data.trec import write_run
 from followir.metrics.followir_scores import FollowIRScores, score_followir
-from followir.models.base import ProgressCallback, RankRequest, Reranker
+from followir.models.base import Progress, RankRequest, Reranker
 from followir.records import VARIANTS, Run, Task
 
 log = logging.getLogger(__name__)
 
-# Given a task name and the number of requests, returns the callback that advances its progress bar.
-ProgressFactory = Callable[[str, int], ProgressCallback]
+# Given a task name, returns where the model reports its progress on that task.
+ProgressFactory = Callable[[str], Progress]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def build_requests(task: Task, variants: Sequence[str] = VARIANTS) -> list[RankR
             for v in variants for q in task.queries]
 
 
-def evaluate_task(model: Reranker, task: Task, progress: ProgressCallback | None = None,
+def evaluate_task(model: Reranker, task: Task, progress: Progress | None = None,
                   resamples: int = 10_000) -> TaskResult:
     requests = build_requests(task)
     start = time.perf_counter()
@@ -89,7 +89,7 @@ def evaluate(model: Reranker, tasks: Sequence[Task], output_dir: str | Path | No
     start = time.perf_counter()
     results = []
     for task in tasks:
-        callback = progress(task.name, len(task.queries) * len(VARIANTS)) if progress else None
+        callback = progress(task.name) if progress else None
         results.append(evaluate_task(model, task, callback, resamples=resamples))
         log.info("%s on %s: %s=%.4f p-MRR=%.4f", model.name, task.name, task.main_metric,
                  results[-1].scores.main_score, results[-1].scores.p_mrr)

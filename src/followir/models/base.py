@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from followir.records import Document
 
-# Called with the number of requests finished since the last call; drives progress bars.
-ProgressCallback = Callable[[int], None]
+class Progress(Protocol):
+    """Where a model reports its progress (the CLI draws a bar with items per second and ETA)."""
+
+    def start(self, total: int, unit: str) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, unit: str) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -31,7 +43,7 @@ class Reranker(Protocol):
     name: str
 
     def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
-               progress: ProgressCallback | None = None) -> list[dict[str, float]]:
+               progress: Progress | None = None) -> list[dict[str, float]]:
         """One ``{doc_id: score}`` per request, covering every candidate; higher is better."""
         ...
 

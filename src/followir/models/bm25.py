@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from followir.models.base import ProgressCallback, RankRequest
+from followir.models.base import NoProgress, Progress, RankRequest
 from followir.models.text_analysis import Analyzer
 from followir.records import Document
 
@@ -87,7 +87,9 @@ class BM25:
                                                "stats": self.stats, **self.analyzer.describe()}}
 
     def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
-               progress: ProgressCallback | None = None) -> list[dict[str, float]]:
+               progress: Progress | None = None) -> list[dict[str, float]]:
+        progress = progress or NoProgress()
+        progress.start(len(requests), "queries")
         index = _TermIndex(self.analyzer)
         needed = corpus if self.stats == "corpus" else {d: None for r in requests for d in r.candidates}
         for doc_id in needed:
@@ -107,8 +109,7 @@ class BM25:
                     stats = pool_stats[request.candidates] = _Stats(index, rows, self.epsilon)
             scores = self._score(index, rows, stats, *index.query_terms(request.text))
             results.append(dict(zip(request.candidates, scores.tolist())))
-            if progress:
-                progress(1)
+            progress.advance(1)
         return results
 
     def _score(self, index: _TermIndex, rows: np.ndarray, stats: _Stats, q_terms: np.ndarray,

@@ -1,0 +1,136 @@
+"""A persistent cache of scores and embeddings in SQLite (WAL mode, one transaction per batch).
+
+Keys cover everything that changes an output: the model fingerprint (model id and revision, family,
+template, settings) and a hash of the exact input text (query, instruction and document as the model
+sees them). A run killed at any moment loses at most the batch in flight; a rerun recomputes nothing
+already stored. Several processes may share one cache file: SQLite serialises writers, and
+``INSERT OR IGNORE`` makes concurrent writes of the same key harmless (a key always maps to the same value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "followir"
+
+
+def text_key(*parts: str) -> str:
+    """A stable key for the exact text(s) a model sees.
+
+    >>> text_key("q", "d") == text_key("q", "d") != text_key("qd")
+    True
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def fingerprint(description: Mapping[str, object]) -> str:
+    """Key of a model configuration: a hash of its canonical JSON description."""
+    return text_key(json.dumps(description, sort_keys=True, default=str))
+
+
+class Cache:
+    """Scores (float per key) and embeddings (float32 vector per key) of one model fingerprint."""
+
+    def __init__(self, path: str | Path, model_key: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_key = model_key
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS scores (model TEXT NOT NULL, key TEXT NOT NULL, "
+                       "value REAL NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID")
+            db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, key TEXT NOT NULL, "
+                       "dim INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID")
+            db.execute("CREATE TABLE IF NOT EXISTS models (model TEXT PRIMARY KEY, description TEXT NOT NULL)")
+        self.hits = 0
+        self.misses = 0
+        self.writes = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=60000")
+            self._local.db = db
+        return _Transaction(db)
+
+    def describe(self, description: Mapping[str, object]) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO models VALUES (?, ?)",
+                       (self.model_key, json.dumps(description, sort_keys=True, default=str)))
+
+    def get_scores(self, keys: Sequence[str]) -> dict[str, float]:
+        found = self._select("scores", "key, value", keys)
+        self.hits += len(found)
+        self.misses += len(set(keys)) - len(found)
+        return {k: float(v) for k, v in found}
+
+    def put_scores(self, items: Mapping[str, float]) -> None:
+        if not items:
+            return
+        with self._connect() as db:
+            db.executemany("INSERT OR IGNORE INTO scores VALUES (?, ?, ?)",
+                           [(self.model_key, k, float(v)) for k, v in items.items()])
+        self.writes += len(items)
+
+    def get_embeddings(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found = self._select("embeddings", "key, value", keys)
+        self.hits += len(found)
+        self.misses += len(set(keys)) - len(found)
+        return {k: np.frombuffer(v, dtype=np.float32) for k, v in found}
+
+    def put_embeddings(self, items: Mapping[str, np.ndarray]) -> None:
+        if not items:
+            return
+        rows = []
+        for k, v in items.items():
+            arr = np.ascontiguousarray(v, dtype=np.float32)
+            rows.append((self.model_key, k, int(arr.size), arr.tobytes()))
+        with self._connect() as db:
+            db.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        self.writes += len(items)
+
+    def count(self, table: str = "scores") -> int:
+        if table not in ("scores", "embeddings"):
+            raise ValueError(table)
+        with self._connect() as db:
+            return db.execute(f"SELECT COUNT(*) FROM {table} WHERE model = ?", (self.model_key,)).fetchone()[0]
+
+    def _select(self, table: str, columns: str, keys: Iterable[str]) -> list[tuple]:
+        unique = list(dict.fromkeys(keys))
+        out: list[tuple] = []
+        with self._connect() as db:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.extend(db.execute(f"SELECT {columns} FROM {table} WHERE model = ? AND key IN ({marks})",
+                                      (self.model_key, *chunk)).fetchall())
+        return out
+
+
+class _Transaction:
+    """``with`` block = one SQLite transaction (BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

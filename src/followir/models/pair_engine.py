@@ -1,0 +1,114 @@
+"""Shared machinery of the pair scorers (cross-encoders, seq2seq and causal-LM rerankers).
+
+- Every identical (query text, document text) pair is scored once per run, whatever the number of
+  queries, variants and reruns that ask for it.
+- Pairs are sorted by length so batches hold texts of similar length (little padding); batches are cut by
+  a token budget, so short pairs go in large batches and long ones in small batches.
+- The batch plan depends only on the set of pairs, and each batch is written to the cache in one
+  transaction: a run killed at any moment and started again skips every stored batch and recomputes the
+  others exactly as the first run would have.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol, Sequence
+
+from followir.cache import Cache, text_key
+from followir.models.base import NoProgress, Progress, RankRequest
+from followir.records import Document
+
+log = logging.getLogger(__name__)
+
+
+class PairBackend(Protocol):
+    def length(self, query: str, document: str) -> int:
+        """Cost of a pair for batching (tokens, or characters as an estimate)."""
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Scores of a batch of (query text, document text) pairs."""
+
+
+@dataclass
+class PairStats:
+    requested: int = 0  # pairs asked for, over all requests
+    unique: int = 0  # distinct (query text, document text) pairs
+    cached: int = 0  # of those, found in the cache
+    computed: int = 0  # scored by the model in this run
+    batches: int = 0
+
+
+def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> list[list[int]]:
+    """Indices grouped into batches, longest first, each within ``token_budget`` padded tokens.
+
+    >>> plan_batches([5, 50, 10, 48], token_budget=100, max_batch=8)
+    [[1, 3], [2, 0]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i in order:
+        new_width = max(width, lengths[i], 1)
+        if current and (new_width * (len(current) + 1) > token_budget or len(current) >= max_batch):
+            batches.append(current)
+            current, width = [], 0
+            new_width = max(lengths[i], 1)
+        current.append(i)
+        width = new_width
+    if current:
+        batches.append(current)
+    return batches
+
+
+def score_requests(
+    requests: Sequence[RankRequest],
+    corpus: Mapping[str, Document],
+    render_query: Callable[[RankRequest], str],
+    render_document: Callable[[Document], str],
+    backend: PairBackend,
+    cache: Cache | None,
+    token_budget: int,
+    max_batch: int,
+    progress: Progress | None = None,
+) -> tuple[list[dict[str, float]], PairStats]:
+    stats = PairStats()
+    pair_of_request: list[list[str]] = []
+    pairs: dict[str, tuple[str, str]] = {}
+    doc_texts: dict[str, str] = {}
+    for request in requests:
+        query = render_query(request)
+        keys = []
+        for doc_id in request.candidates:
+            text = doc_texts.get(doc_id)
+            if text is None:
+                text = doc_texts[doc_id] = render_document(corpus[doc_id])
+            key = text_key(query, text)
+            pairs.setdefault(key, (query, text))
+            keys.append(key)
+        pair_of_request.append(keys)
+        stats.requested += len(keys)
+    stats.unique = len(pairs)
+    keys = list(pairs)
+    scores: dict[str, float] = cache.get_scores(keys) if cache else {}
+    stats.cached = len(scores)
+    progress = progress or NoProgress()
+    progress.start(stats.unique - stats.cached, "pairs")
+    lengths = [backend.length(*pairs[k]) for k in keys]
+    for batch in plan_batches(lengths, token_budget, max_batch):
+        batch_keys = [keys[i] for i in batch]
+        if all(k in scores for k in batch_keys):
+            continue
+        values = backend.score([pairs[k] for k in batch_keys])
+        fresh = dict(zip(batch_keys, (float(v) for v in values), strict=True))
+        if cache:
+            cache.put_scores(fresh)
+        scores.update(fresh)
+        stats.computed += len(fresh)
+        stats.batches += 1
+        progress.advance(len(batch_keys))
+    results = [{doc: scores[key] for doc, key in zip(r.candidates, ks)} for r, ks in zip(requests, pair_of_request)]
+    log.info("pairs: %d requested, %d unique, %d from cache, %d computed in %d batches",
+             stats.requested, stats.unique, stats.cached, stats.computed, stats.batches)
+    return results, stats
