@@ -35,24 +35,15 @@ def okapi(tokens):
     return rank_bm25.BM25Okapi(tokens, k1=K1, b=B, epsilon=EPS)
 
 
-def assert_same_ranking(ours: dict[str, float], ref: dict[str, float], digits: int | None = None) -> None:
-    """Rankings by followir.records.rank_documents (ties by doc id, descending) on both sides.
-
-    With ``digits``, scores are first rounded to that many significant digits on both sides: the two
-    implementations sum the per-term contributions (and the mean idf) in different orders, so scores
-    that differ in the last bits could otherwise swap two documents whose true scores are near-tied.
-    """
-    if digits is not None:
-        ours = {d: float(f"{s:.{digits}g}") for d, s in ours.items()}
-        ref = {d: float(f"{s:.{digits}g}") for d, s in ref.items()}
-    assert rank_documents(ours) == rank_documents(ref)
-
-
-def assert_matches(ours: dict[str, float], pool: tuple[str, ...], ref_scores, digits: int | None = None):
+def assert_matches(ours: dict[str, float], pool: tuple[str, ...], ref_scores) -> None:
+    """Scores equal to rtol 1e-9 and identical rankings by followir.records.rank_documents (ties by doc id,
+    descending) on both sides. The two implementations sum per-term contributions and the mean idf in
+    different orders, so scores may differ in the last bits; on this data that never swaps two documents,
+    so rankings are compared exactly, without rounding the scores first."""
     assert list(ours) == list(pool)
-    np.testing.assert_allclose([ours[d] for d in pool], np.asarray(ref_scores, dtype=float),
-                               rtol=1e-9, atol=1e-12)
-    assert_same_ranking(ours, dict(zip(pool, map(float, ref_scores))), digits)
+    ref = dict(zip(pool, map(float, ref_scores)))
+    np.testing.assert_allclose([ours[d] for d in pool], [ref[d] for d in pool], rtol=1e-9, atol=1e-12)
+    assert rank_documents(ours) == rank_documents(ref)
 
 
 # --- parity on the packaged benchmark -----------------------------------------------------------------
@@ -102,7 +93,7 @@ def test_og_and_changed_differ_only_through_the_instruction(mini, mini_requests)
 # --- parity on real SciFact text ----------------------------------------------------------------------
 
 INSTRUCTIONS = [
-    "Relevant abstracts report original experimental or clinical evidence; reviews and editorials are not relevant.",
+    "Relevant abstracts report original experimental or clinical evidence, not reviews or editorials.",
     "A relevant document must describe results in human patients, not only in mouse or cell culture models.",
     "Documents that merely mention the disease in passing without measuring an outcome are not relevant.",
     "Only randomized controlled trials or large cohort studies with quantitative results count as relevant.",

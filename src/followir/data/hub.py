@@ -29,13 +29,13 @@ def fetch_dataset(repo_id: str, revision: str | None, cache_dir: str | Path | No
                                    allow_patterns=_DATA_PATTERNS)
     except LocalEntryNotFoundError as e:
         raise FollowIRError(
-            f"dataset {repo_id}@{revision} is not in the local hub cache and the hub cannot be reached "
-            f"({e.__class__.__name__}). Fix: connect to the internet once (unset HF_HUB_OFFLINE), or download "
-            f"the dataset elsewhere and pass its folder as --task PATH"
+            f"dataset {repo_id}@{revision or 'main'} is not in the local hub cache and the hub cannot be "
+            f"reached ({e.__class__.__name__}). Fix: connect to the internet once (unset HF_HUB_OFFLINE), or "
+            f"download the dataset elsewhere and pass its folder as --task PATH"
         ) from None
     except (HfHubHTTPError, OSError) as e:
         raise FollowIRError(
-            f"could not download dataset {repo_id}@{revision}: {e}. Fix: check the network and the id, "
-            f"or pass a local folder as --task PATH"
+            f"could not download dataset {repo_id}@{revision or 'main'}: {e}. Fix: check the network and the "
+            f"id, or pass a local folder as --task PATH"
         ) from None
     return Path(folder)

@@ -5,6 +5,9 @@
 - mteb (``mteb/*InstructionRetrieval``): configs ``corpus``, ``queries``, ``instruction``, ``default``
   (qrels), ``top_ranked`` (query id -> list of corpus ids) and ``qrel_diff``, with query ids
   ``<qid>-og`` / ``<qid>-changed``. The suffixes are turned into an explicit variant here, at the edge.
+  MTEB has published this layout in two spellings, both read: ids as ``_id`` or ``id``, qrels in a
+  ``default`` or a ``qrels`` config, instructions in an ``instruction`` config or an ``instruction``
+  field of the queries.
 """
 
 from __future__ import annotations
@@ -43,10 +46,14 @@ def read_layout(root: str | Path, layout: str, builder: TaskBuilder) -> Task:
     return builder.build()
 
 
+def _id_field(row: dict) -> str:
+    return "_id" if "_id" in row or "id" not in row else "id"
+
+
 def _read_corpus(root: Path, builder: TaskBuilder) -> None:
     for path in config_files(root, "corpus"):
         for line, row in read_rows(path):
-            doc_id = require(row, "_id", path, line)
+            doc_id = require(row, _id_field(row), path, line)
             builder.add_document(doc_id, require(row, "text", path, line, allow_empty=True),
                                  str(row.get("title") or ""), path, line)
 
@@ -121,12 +128,14 @@ def _id_list(value: object, path: Path, line: int) -> list[str]:
 def _read_mteb(root: Path, builder: TaskBuilder) -> None:
     _read_corpus(root, builder)
     texts: dict[str, dict[str, tuple[str, Path, int]]] = {}
+    instructions: dict[str, dict[str, str]] = {}
     for path in config_files(root, "queries", prefer_split="test"):
         for line, row in read_rows(path):
-            variant, qid = _split_variant(require(row, "_id", path, line), path, line)
+            variant, qid = _split_variant(require(row, _id_field(row), path, line), path, line)
             texts.setdefault(qid, {})[variant] = (require(row, "text", path, line), path, line)
-    instructions: dict[str, dict[str, str]] = {}
-    for path in config_files(root, "instruction", prefer_split="test"):
+            if row.get("instruction"):
+                instructions.setdefault(qid, {})[variant] = str(row["instruction"])
+    for path in config_files(root, "instruction", required=False, prefer_split="test"):
         for line, row in read_rows(path):
             variant, qid = _split_variant(require(row, "query-id", path, line), path, line)
             instructions.setdefault(qid, {})[variant] = require(row, "instruction", path, line)
@@ -138,7 +147,9 @@ def _read_mteb(root: Path, builder: TaskBuilder) -> None:
                 raise DataFormatError(path, line, f"query {qid!r} has no {variant} instruction",
                                       f"add a row '{qid}-{variant}' to the instruction config")
         builder.add_query(Query(qid, text, inst["og"], inst["changed"]), path, line)
-    _read_qrels(config_files(root, "default", prefer_split="test"), builder, _split_variant)
+    qrels = config_files(root, "default", required=False, prefer_split="test") or \
+        config_files(root, "qrels", prefer_split="test")
+    _read_qrels(qrels, builder, _split_variant)
     for path in config_files(root, "top_ranked", required=False, prefer_split="test"):
         for line, row in read_rows(path):
             variant, qid = _split_variant(require(row, "query-id", path, line), path, line)
