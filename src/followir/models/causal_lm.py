@@ -1,0 +1,157 @@
+"""Instruction-tuned causal LMs as yes/no rerankers (Mistral-Instruct, FollowIR-7B, any chat model).
+
+The prompt comes from a template: a fixed prompt (FollowIR-7B's ``[INST] ... [/INST]``, Llama-2-chat's
+system form) or the model's own chat template. The score is p(true) from a log-softmax over the
+true/false token logits at the last position, in float32. Batches are left-padded. A prompt too long for
+``max_length`` loses the end of its document, never the instruction or the answer cue. The BOS token
+appears once: templates write it as ``{bos}`` and the text is tokenized without adding special tokens.
+GGUF checkpoints load through transformers (``gguf_file=``); a LoRA adapter folder loads through peft.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+from followir.models.base import Progress, RankRequest
+from followir.models.pair_engine import score_requests
+from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.templates import Template, get_template
+from followir.records import Document
+
+log = logging.getLogger(__name__)
+
+
+class CausalLMReranker:
+    name = "causal-lm"
+
+    def __init__(self, model_id: str, revision: str | None = None, template: str = "chat",
+                 device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
+                 max_length: int = 2048, cache_path: str | None = None, trust_remote_code: bool = False,
+                 gguf_file: str | None = None, adapter: str | None = None, token_budget: int | None = None):
+        self.model_id, self.revision = model_id, revision
+        self.template: Template = get_template(template)
+        if self.template.family != "causal-lm":
+            raise ValueError(f"template {template!r} is for {self.template.family}, not causal-lm")
+        self.device_name, self.dtype_name = device, dtype
+        self.batch_size = batch_size or 8
+        self.max_length = max_length
+        self.cache_path = cache_path
+        self.trust_remote_code = trust_remote_code
+        self.gguf_file, self.adapter = gguf_file, adapter
+        self.token_budget = token_budget or self.batch_size * 512
+        self._tokenizer = None
+        self._model = None
+        self.last_stats = None
+
+    # -- loading -------------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            transformers = require("transformers", "llm")
+            kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+            if self.gguf_file:
+                kwargs["gguf_file"] = self.gguf_file
+            tok = transformers.AutoTokenizer.from_pretrained(self.model_id, **kwargs)
+            tok.padding_side = "left"
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token or tok.unk_token
+            self._tokenizer = tok
+            self.answer_ids = tuple(self._single_token_id(t) for t in self.template.answer_tokens)
+        return self._tokenizer
+
+    def _single_token_id(self, token: str) -> int:
+        tok = self._tokenizer
+        vocab = tok.get_vocab()
+        if token in vocab:
+            return vocab[token]
+        ids = tok.encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"answer token {token!r} is {len(ids)} tokens for {self.model_id}; "
+                             f"pick a template whose answer tokens are single tokens")
+        return ids[0]
+
+    @property
+    def model(self):
+        if self._model is None:
+            transformers = require("transformers", "llm")
+            torch = require("torch", "llm")
+            device = resolve_device(self.device_name)
+            dtype = resolve_dtype(device, self.dtype_name)
+            kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code, "dtype": dtype}
+            if self.gguf_file:
+                kwargs["gguf_file"] = self.gguf_file
+            log.info("loading %s on %s (%s)", self.model_id, device, dtype)
+            model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
+            if self.adapter:
+                peft = require("peft", "train")
+                model = peft.PeftModel.from_pretrained(model, self.adapter)
+            model.to(device).eval()
+            self._model, self._device, self._torch = model, device, torch
+        return self._model
+
+    def describe(self) -> dict:
+        t = self.template
+        return {"family": "causal-lm", "settings": {
+            "model_id": self.model_id, "revision": self.revision, "gguf_file": self.gguf_file,
+            "adapter": self.adapter, "template": t.name, "prompt": t.prompt, "system": t.system, "user": t.user,
+            "query_format": t.query_format, "answer_tokens": list(t.answer_tokens or ()),
+            "max_length": self.max_length, "dtype": self.dtype_name or "auto"}}
+
+    # -- prompts -------------------------------------------------------------------------------------
+    def render(self, query_text: str, document: str) -> str:
+        """The exact prompt text for one (rendered query, document) pair."""
+        t = self.template
+        if t.prompt is not None:
+            return t.prompt.format(query=query_text, document=document, bos=self.tokenizer.bos_token or "")
+        messages = []
+        if t.system:
+            messages.append({"role": "system", "content": t.system})
+        messages.append({"role": "user", "content": t.user.format(query=query_text, document=document)})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, query_text: str, document: str) -> list[int]:
+        """Token ids of the prompt, the document cut from its end until the prompt fits ``max_length``."""
+        tok = self.tokenizer
+        ids = tok(self.render(query_text, document), add_special_tokens=False)["input_ids"]
+        if len(ids) <= self.max_length:
+            return ids
+        doc_ids = tok(document, add_special_tokens=False)["input_ids"]
+        keep = len(doc_ids) - (len(ids) - self.max_length)
+        for _ in range(4):
+            if keep <= 0:
+                raise ValueError(f"the prompt without its document is {len(ids) - len(doc_ids)} tokens, more than "
+                                 f"max_length={self.max_length}; raise max_length")
+            ids = tok(self.render(query_text, tok.decode(doc_ids[:keep])), add_special_tokens=False)["input_ids"]
+            if len(ids) <= self.max_length:
+                return ids
+            keep -= len(ids) - self.max_length
+        raise RuntimeError("could not fit the prompt into max_length")
+
+    # -- scoring -------------------------------------------------------------------------------------
+    def length(self, query_text: str, document: str) -> int:
+        return (len(query_text) + len(document)) // 4 + 64  # token estimate for batch planning
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        model = self.model
+        torch = self._torch
+        encoded = [self.encode(q, d) for q, d in pairs]
+        width = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, ids in enumerate(encoded):  # left padding: the answer position is the last column
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids):] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=input_ids.to(self._device), attention_mask=attention.to(self._device)).logits
+        pair_logits = logits[:, -1, list(self.answer_ids)].float()
+        return torch.log_softmax(pair_logits, dim=-1)[:, 0].exp().tolist()
+
+    def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
+               progress: Progress | None = None) -> list[dict[str, float]]:
+        cache = open_cache(self.describe(), self.cache_path)
+        results, self.last_stats = score_requests(
+            requests, corpus, lambda r: self.template.render_query(r.query, r.instruction),
+            lambda d: d.full_text, self, cache, self.token_budget, self.batch_size, progress)
+        return results

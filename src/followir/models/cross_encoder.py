@@ -1,0 +1,70 @@
+"""Cross-encoders (sentence-transformers CrossEncoder checkpoints, MonoBERT): one forward pass per
+(query + instruction, passage) pair. Only the passage is truncated (``truncation="only_second"``).
+A one-logit head scores with that logit; a two-logit head with log-softmax p(relevant), in float32."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from followir.models.base import Progress, RankRequest
+from followir.models.pair_engine import score_requests
+from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.templates import get_template
+from followir.records import Document
+
+
+class CrossEncoderReranker:
+    name = "cross-encoder"
+
+    def __init__(self, model_id: str, revision: str | None = None, template: str = "cross-encoder",
+                 device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
+                 max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False):
+        self.model_id, self.revision = model_id, revision
+        self.template = get_template(template)
+        self.device_name, self.dtype_name = device, dtype
+        self.batch_size = batch_size or 32
+        self.max_length = max_length
+        self.cache_path = cache_path
+        self.trust_remote_code = trust_remote_code
+        self._model = None
+        self.last_stats = None
+
+    def _load(self) -> None:
+        transformers = require("transformers", "transformers")
+        self._torch = require("torch", "transformers")
+        self._device = resolve_device(self.device_name)
+        kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+        self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_id, **kwargs)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            self.model_id, dtype=resolve_dtype(self._device, self.dtype_name), **kwargs)
+        self._model = model.to(self._device).eval()
+
+    def describe(self) -> dict:
+        return {"family": "cross-encoder", "settings": {
+            "model_id": self.model_id, "revision": self.revision, "template": self.template.name,
+            "query_format": self.template.query_format, "max_length": self.max_length,
+            "dtype": self.dtype_name or "auto"}}
+
+    def length(self, query: str, document: str) -> int:
+        return min((len(query) + len(document)) // 4 + 8, self.max_length)
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if self._model is None:
+            self._load()
+        torch = self._torch
+        batch = self._tokenizer([q for q, _ in pairs], [d for _, d in pairs], padding=True,
+                                truncation="only_second", max_length=self.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            logits = self._model(**{k: v.to(self._device) for k, v in batch.items()}).logits.float()
+        if logits.shape[-1] == 1:
+            return logits[:, 0].tolist()
+        return torch.log_softmax(logits, dim=-1)[:, -1].exp().tolist()
+
+    def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
+               progress: Progress | None = None) -> list[dict[str, float]]:
+        cache = open_cache(self.describe(), self.cache_path)
+        results, self.last_stats = score_requests(
+            requests, corpus, lambda r: self.template.render_query(r.query, r.instruction),
+            lambda d: self.template.render_document(d.full_text), self, cache,
+            self.batch_size * self.max_length, self.batch_size, progress)
+        return results

@@ -1,0 +1,98 @@
+"""Seq2seq true/false rerankers (monoT5, FLAN-T5, TART-full): the template's prompt goes to the encoder,
+the decoder takes one step from its start token, and the score is p(true) from a log-softmax over the
+template's two answer tokens (``▁true``/``▁false`` or ``▁yes``/``▁no``) in float32. When the input is too
+long, the document is cut from its end; the query, instruction and answer cue stay whole."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from followir.models.base import Progress, RankRequest
+from followir.models.pair_engine import score_requests
+from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.templates import get_template
+from followir.records import Document
+
+
+class Seq2SeqReranker:
+    name = "seq2seq"
+
+    def __init__(self, model_id: str, revision: str | None = None, template: str = "monot5",
+                 device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
+                 max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False):
+        self.model_id, self.revision = model_id, revision
+        self.template = get_template(template)
+        if self.template.family != "seq2seq":
+            raise ValueError(f"template {template!r} is for {self.template.family}, not seq2seq")
+        self.device_name, self.dtype_name = device, dtype
+        self.batch_size = batch_size or 16
+        self.max_length = max_length
+        self.cache_path = cache_path
+        self.trust_remote_code = trust_remote_code
+        self._model = None
+        self.last_stats = None
+
+    def _load(self) -> None:
+        transformers = require("transformers", "transformers")
+        self._torch = require("torch", "transformers")
+        self._device = resolve_device(self.device_name)
+        kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+        self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_id, **kwargs)
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+            self.model_id, dtype=resolve_dtype(self._device, self.dtype_name), **kwargs)
+        self._model = model.to(self._device).eval()
+        vocab = self._tokenizer.get_vocab()
+        missing = [t for t in self.template.answer_tokens if t not in vocab]
+        if missing:
+            raise ValueError(f"answer tokens {missing} are not in the vocabulary of {self.model_id}")
+        self.answer_ids = [vocab[t] for t in self.template.answer_tokens]
+
+    def describe(self) -> dict:
+        t = self.template
+        return {"family": "seq2seq", "settings": {
+            "model_id": self.model_id, "revision": self.revision, "template": t.name, "prompt": t.prompt,
+            "query_format": t.query_format, "answer_tokens": list(t.answer_tokens), "max_length": self.max_length,
+            "dtype": self.dtype_name or "auto"}}
+
+    def encode(self, query_text: str, document: str) -> list[int]:
+        tok = self._tokenizer
+        render = lambda doc: self.template.prompt.format(query=query_text, document=doc, bos="")  # noqa: E731
+        ids = tok(render(document))["input_ids"]
+        if len(ids) <= self.max_length:
+            return ids
+        doc_ids = tok(document, add_special_tokens=False)["input_ids"]
+        keep = len(doc_ids) - (len(ids) - self.max_length)
+        for _ in range(4):
+            if keep <= 0:
+                raise ValueError(f"the prompt without its document exceeds max_length={self.max_length}")
+            ids = tok(render(tok.decode(doc_ids[:keep])))["input_ids"]
+            if len(ids) <= self.max_length:
+                return ids
+            keep -= len(ids) - self.max_length
+        raise RuntimeError("could not fit the prompt into max_length")
+
+    def length(self, query: str, document: str) -> int:
+        return min((len(query) + len(document)) // 4 + 16, self.max_length)
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if self._model is None:
+            self._load()
+        torch = self._torch
+        encoded = [self.encode(q, d) for q, d in pairs]
+        batch = self._tokenizer.pad({"input_ids": encoded}, return_tensors="pt")
+        start = self._model.config.decoder_start_token_id
+        decoder = torch.full((len(encoded), 1), start, dtype=torch.long)
+        with torch.inference_mode():
+            logits = self._model(input_ids=batch["input_ids"].to(self._device),
+                                 attention_mask=batch["attention_mask"].to(self._device),
+                                 decoder_input_ids=decoder.to(self._device)).logits
+        pair_logits = logits[:, 0, self.answer_ids].float()
+        return torch.log_softmax(pair_logits, dim=-1)[:, 0].exp().tolist()
+
+    def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
+               progress: Progress | None = None) -> list[dict[str, float]]:
+        cache = open_cache(self.describe(), self.cache_path)
+        results, self.last_stats = score_requests(
+            requests, corpus, lambda r: self.template.render_query(r.query, r.instruction),
+            lambda d: d.full_text, self, cache, self.batch_size * self.max_length, self.batch_size, progress)
+        return results
