@@ -36,8 +36,19 @@ class Query:
     keywords: str | None = None
     short_instruction: str | None = None
 
-    def instruction(self, variant: Variant) -> str:
-        return self.instruction_og if variant == "og" else self.instruction_changed
+    def instruction(self, variant: str) -> str:
+        """The instruction text of a variant: og, changed, none (empty), keywords or short."""
+        if variant == "og":
+            return self.instruction_og
+        if variant == "changed":
+            return self.instruction_changed
+        if variant == "none":
+            return ""
+        if variant == "keywords":
+            return self.keywords or ""
+        if variant == "short":
+            return self.short_instruction or ""
+        raise ValueError(f"unknown instruction variant {variant!r}; use og, changed, none, keywords or short")
 
 
 @dataclass(frozen=True)
