@@ -192,6 +192,12 @@ class Pretokenized:
     def __call__(self, text: str) -> list[str]:
         return self.tokens[text]
 
+    def words(self, text: str) -> list[str]:
+        return self.tokens[text]
+
+    def terms_of_words(self, words: list[str]) -> list[str]:
+        return words
+
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

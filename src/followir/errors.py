@@ -32,3 +32,7 @@ class UnknownNameError(FollowIRError, KeyError):
 
 class MissingDependencyError(FollowIRError, ImportError):
     """An optional dependency is missing; the message holds the exact pip command."""
+
+
+class APIError(FollowIRError, RuntimeError):
+    """A remote model service refused, failed or is not configured; the message says what to do."""

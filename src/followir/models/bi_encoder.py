@@ -9,20 +9,20 @@ transaction, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from followir.cache import text_key
-from followir.models.base import NoProgress, Progress, RankRequest
+from followir.models.base import NoProgress, Progress
+from followir.models.embedding import EmbeddingReranker
 from followir.models.runtime import open_cache, require, resolve_device
 from followir.models.templates import get_template
-from followir.records import Document
 
 log = logging.getLogger(__name__)
 
 
-class BiEncoder:
+class BiEncoder(EmbeddingReranker):
     name = "bi-encoder"
 
     def __init__(self, model_id: str, revision: str | None = None, template: str = "plain",
@@ -94,23 +94,6 @@ class BiEncoder:
                            "computed": missing}
         return out
 
-    def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
-               progress: Progress | None = None) -> list[dict[str, float]]:
-        queries = [self.template.render_query(r.query, r.instruction) for r in requests]
-        doc_ids = list(dict.fromkeys(d for r in requests for d in r.candidates))
-        doc_text = {d: self.template.render_document(corpus[d].full_text) for d in doc_ids}
-        vectors = self.encode(queries + list(doc_text.values()), progress)
+    def resolved_similarity(self) -> str:
         _ = self.model if self.similarity is None else None  # resolves the model's similarity
-        docs = np.stack([vectors[doc_text[d]] for d in doc_ids]) if doc_ids else np.zeros((0, 1), np.float32)
-        if self.similarity == "cosine":
-            docs = docs / np.maximum(np.linalg.norm(docs, axis=1, keepdims=True), 1e-12)
-        row = {d: i for i, d in enumerate(doc_ids)}
-        results = []
-        for request, query in zip(requests, queries):
-            q = vectors[query]
-            if self.similarity == "cosine":
-                q = q / max(float(np.linalg.norm(q)), 1e-12)
-            idx = np.fromiter((row[d] for d in request.candidates), dtype=np.int64, count=len(request.candidates))
-            scores = docs[idx] @ q
-            results.append(dict(zip(request.candidates, scores.astype(np.float64).tolist())))
-        return results
+        return self.similarity

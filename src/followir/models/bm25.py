@@ -22,21 +22,36 @@ from followir.records import Document
 
 
 class _TermIndex:
-    """Documents as (sorted unique term ids, counts, length), analysed once."""
+    """Documents as (sorted unique term ids, counts, length), analysed once.
+
+    Every distinct word is analysed once (stem, or stopword) and mapped to a term id; a document then
+    costs one C-level dictionary lookup per token and a few numpy calls.
+    """
 
     def __init__(self, analyzer: Analyzer):
         self.analyzer = analyzer
-        self.vocab: dict[str, int] = {}
+        self.vocab: dict[str, int] = {}  # term -> id
+        self.word_ids: dict[str, int] = {}  # word -> term id, -1 for stopwords
         self.row: dict[str, int] = {}
         self.terms: list[np.ndarray] = []
         self.counts: list[np.ndarray] = []
         self.lengths: list[int] = []
 
+    def _ids(self, words: list[str]) -> np.ndarray:
+        word_ids = self.word_ids
+        new = set(words).difference(word_ids)
+        if new:
+            new_words = list(new)
+            vocab = self.vocab
+            for word, term in zip(new_words, self.analyzer.terms_of_words(new_words)):
+                word_ids[word] = -1 if term is None else vocab.setdefault(term, len(vocab))
+        ids = np.fromiter(map(word_ids.__getitem__, words), dtype=np.int64, count=len(words))
+        return ids[ids >= 0]
+
     def add(self, doc_id: str, text: str) -> None:
         if doc_id in self.row:
             return
-        vocab = self.vocab
-        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in self.analyzer(text)), dtype=np.int64)
+        ids = self._ids(self.analyzer.words(text))
         terms, counts = np.unique(ids, return_counts=True)
         self.row[doc_id] = len(self.terms)
         self.terms.append(terms)

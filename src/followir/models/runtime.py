@@ -11,13 +11,17 @@ from followir.cache import Cache, fingerprint
 from followir.errors import MissingDependencyError
 
 
-def require(module: str, extra: str):
-    """Import ``module`` or raise ``MissingDependencyError`` with the exact pip command."""
+def require(module: str, extra: str | None = None, pip: str | None = None):
+    """Import ``module`` or raise ``MissingDependencyError`` with the exact pip command.
+
+    ``extra`` names a followir extra; ``pip`` names the package to install instead (no extra provides it).
+    """
     try:
         return importlib.import_module(module)
     except ImportError:
+        target = pip or f"'followir[{extra}]'"
         raise MissingDependencyError(
-            f"{module!r} is not installed; it is needed here. Fix: pip install 'followir[{extra}]'"
+            f"{module!r} is not installed; it is needed here. Fix: pip install {target}"
         ) from None
 
 

@@ -43,15 +43,24 @@ class Analyzer:
         return Stemmer.Stemmer(self.stemmer_name)
 
     def __call__(self, text: str) -> list[str]:
+        words = self.words(text)
+        terms = dict(zip(set(words), self.terms_of_words(list(set(words)))))
+        return [t for t in (terms[w] for w in words) if t is not None]
+
+    def words(self, text: str) -> list[str]:
+        """Lowercased word tokens, stopwords included (the first step of ``__call__``)."""
+        return TOKEN_PATTERN.findall(text.lower())
+
+    def terms_of_words(self, words: list[str]) -> list[str | None]:
+        """The term of each word: its stem, or None for a stopword. Stems are cached per word."""
         stop = self.stopwords
-        words = [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in stop]
         if self._stemmer is None:
-            return words
+            return [None if w in stop else w for w in words]
         stems = self._stems
-        new = [w for w in set(words) if w not in stems]
+        new = [w for w in words if w not in stems]
         if new:
             stems.update(zip(new, self._stemmer.stemWords(new)))
-        return [stems[w] for w in words]
+        return [None if w in stop else stems[w] for w in words]
 
     def describe(self) -> dict:
         return {"stopwords": self.stopwords_name, "stemmer": self.stemmer_name, "token_pattern": TOKEN_PATTERN.pattern}

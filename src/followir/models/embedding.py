@@ -1,0 +1,56 @@
+"""What the embedding families share (bi-encoders, embedding APIs): rank by query-document similarity.
+
+A subclass sets ``template`` and ``similarity`` ('cosine' or 'dot') and implements
+``encode(texts, progress) -> {text: vector}``; ``rerank`` renders the texts with the template, embeds every
+distinct text once, and scores each candidate list.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from followir.models.base import Progress, RankRequest
+from followir.models.templates import Template
+from followir.records import Document
+
+
+class EmbeddingReranker:
+    template: Template
+    similarity: str | None = None
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def encode_queries_and_documents(self, queries: Sequence[str], documents: Sequence[str],
+                                     progress: Progress | None = None
+                                     ) -> tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]:
+        """Vectors of the query texts and of the document texts (one ``encode`` call unless overridden)."""
+        vectors = self.encode(list(queries) + list(documents), progress)
+        return vectors, vectors
+
+    def resolved_similarity(self) -> str:
+        """The similarity to score with, once known (after encoding)."""
+        return self.similarity or "cosine"
+
+    def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
+               progress: Progress | None = None) -> list[dict[str, float]]:
+        queries = [self.template.render_query(r.query, r.instruction) for r in requests]
+        doc_ids = list(dict.fromkeys(d for r in requests for d in r.candidates))
+        doc_text = {d: self.template.render_document(corpus[d].full_text) for d in doc_ids}
+        query_vectors, doc_vectors = self.encode_queries_and_documents(queries, list(doc_text.values()), progress)
+        similarity = self.resolved_similarity()
+        docs = np.stack([doc_vectors[doc_text[d]] for d in doc_ids]) if doc_ids else np.zeros((0, 1), np.float32)
+        if similarity == "cosine":
+            docs = docs / np.maximum(np.linalg.norm(docs, axis=1, keepdims=True), 1e-12)
+        row = {d: i for i, d in enumerate(doc_ids)}
+        results = []
+        for request, query in zip(requests, queries):
+            q = query_vectors[query]
+            if similarity == "cosine":
+                q = q / max(float(np.linalg.norm(q)), 1e-12)
+            idx = np.fromiter((row[d] for d in request.candidates), dtype=np.int64, count=len(request.candidates))
+            scores = docs[idx] @ q
+            results.append(dict(zip(request.candidates, scores.astype(np.float64).tolist())))
+        return results
