@@ -105,6 +105,8 @@ def evaluate(
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none' "
                                         "[default: $FOLLOWIR_CACHE or ~/.cache/followir/cache.sqlite]."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server "
+                                           "(api-embedder) [default: $OPENAI_BASE_URL or the OpenAI API]."),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     main_metric: Optional[str] = typer.Option(None, "--main-metric", help="Override the task's main metric."),
@@ -122,7 +124,7 @@ def evaluate(
 
     try:
         options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
-                   "cache_path": cache, "trust_remote_code": trust_remote_code or None}
+                   "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url}
         reranker = load_model(model, family=family, **options)
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision, main_metric=main_metric)
