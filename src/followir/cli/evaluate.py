@@ -1,90 +1,16 @@
-"""The ``followir`` command: a thin layer over the library API.
-
-Exit codes: 0 success; 1 unexpected failure; 2 bad input (unknown name, malformed file, missing extra).
-"""
+"""Commands that evaluate and score: evaluate, metrics, compare, tasks, models."""
 
 from __future__ import annotations
 
-import json
-import logging
-import re
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
 from rich.table import Table
 
+from followir.cli.common import RichProgress, app, console, fail, print_table, progress_bar, safe_name, \
+    setup_logging, stdout
 from followir.errors import FollowIRError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Evaluate and teach instruction-following retrieval (FollowIR).")
-console = Console(stderr=True)
-stdout = Console()
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/] {error}")
-    raise typer.Exit(2)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-
-
-class _RichProgress:
-    """Adapts a rich progress bar to the models' ``Progress`` protocol (items per second, ETA)."""
-
-    def __init__(self, progress: Progress, description: str):
-        self.progress = progress
-        self.description = description
-        self.bar = None
-        self.unit = "items"
-        self.started = 0.0
-
-    def start(self, total: int, unit: str) -> None:
-        import time
-
-        self.unit, self.started = unit, time.perf_counter()
-        if self.bar is None:
-            self.bar = self.progress.add_task(self.description, total=total, rate="")
-        else:
-            self.progress.reset(self.bar, total=total)
-
-    def advance(self, n: int) -> None:
-        import time
-
-        self.progress.advance(self.bar, n)
-        done = self.progress.tasks[self.bar].completed
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.bar, rate=f"{done / elapsed:,.1f} {self.unit}/s")
-
-
-def _print_table(results: list[dict], intervals: bool) -> None:
-    from followir.evaluation.table import paper_table
-
-    table_data = paper_table(results)
-    table = Table(title="FollowIR results (x100; p-MRR in [-100, 100])", show_lines=False)
-    for i, col in enumerate(table_data.header()):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for model, cells in table_data.rows:
-        table.add_row(model, *[c.text(intervals) for c in cells])
-    stdout.print(table)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
 @app.command()
@@ -116,7 +42,7 @@ def evaluate(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Rank each query's candidates under the og and the changed instruction; score; write runs and results."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from followir.data.loading import load_tasks
     from followir.evaluation.results import read_results
     from followir.evaluation.runner import evaluate as run_evaluation
@@ -129,21 +55,21 @@ def evaluate(
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision, main_metric=main_metric)
     except (FollowIRError, ValueError) as e:
-        _fail(e)
-    folder = output or Path("followir-results") / _safe(model)
-    with _progress() as progress:
-        def factory(name: str) -> _RichProgress:
-            return _RichProgress(progress, f"{model} on {name}")
+        fail(e)
+    folder = output or Path("followir-results") / safe_name(model)
+    with progress_bar() as progress:
+        def factory(name: str) -> RichProgress:
+            return RichProgress(progress, f"{model} on {name}")
 
         try:
             run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples)
         except (FollowIRError, ValueError) as e:
-            _fail(e)
+            fail(e)
     results = read_results(folder)
     if as_json:
         stdout.print_json(data=results)
     else:
-        _print_table([results], intervals)
+        print_table([results], intervals)
         console.print(f"runs and results.json written to {folder}")
 
 
@@ -159,7 +85,7 @@ def metrics(
     per_query: bool = typer.Option(False, "--per-query", help="Include per-query values in the JSON."),
 ) -> None:
     """Compute p-MRR and trec_eval measures from your own TREC qrels and run files."""
-    _setup_logging(False)
+    setup_logging(False)
     from followir.data.trec import read_qrels, read_run
     from followir.metrics.followir_scores import score_followir
     from followir.metrics.trec_measures import MEASURES
@@ -171,7 +97,7 @@ def metrics(
         scores = score_followir(og.judgements, changed.judgements, r_og.scores, r_changed.scores,
                                 derive_changed_documents(og, changed), main_metric)
     except (FollowIRError, ValueError) as e:
-        _fail(e)
+        fail(e)
     data = scores.to_dict(per_query=per_query)
     if as_json:
         stdout.print_json(data=data)
@@ -203,7 +129,7 @@ def compare(
         ra, rb = read_results(a), read_results(b)
         out = compare_results(ra, rb, resamples)
     except (FollowIRError, ValueError) as e:
-        _fail(e)
+        fail(e)
     if as_json:
         stdout.print_json(data=out)
         return
@@ -248,13 +174,3 @@ def list_models() -> None:
     stdout.print(table)
 
 
-def main() -> None:
-    try:
-        app()
-    except FollowIRError as e:  # pragma: no cover - safety net
-        console.print(f"[bold red]error:[/] {e}")
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,23 @@
+"""The ``followir`` command: a thin layer of subcommands over the library API.
+
+Exit codes: 0 success; 1 unexpected failure; 2 bad input (unknown name, malformed file, missing extra).
+Each module registers its subcommands on the shared ``app``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from followir.cli import evaluate as _evaluate  # noqa: F401  (registers commands)
+from followir.cli.common import app, console
+from followir.errors import FollowIRError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        app()
+    except FollowIRError as e:  # pragma: no cover - safety net
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(2)

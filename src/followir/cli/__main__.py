@@ -1,0 +1,3 @@
+from followir.cli import main
+
+main()
