@@ -1,0 +1,5 @@
+"""CLI commands for report (registered on the shared app)."""
+
+from __future__ import annotations
+
+from followir.cli.common import app  # noqa: F401
