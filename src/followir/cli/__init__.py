@@ -11,6 +11,8 @@ import sys
 from followir.cli import analyses as _analyses  # noqa: F401  (each import registers its commands)
 from followir.cli import evaluate as _evaluate  # noqa: F401
 from followir.cli import report as _report  # noqa: F401
+from followir.cli import retrieval as _retrieval  # noqa: F401
+from followir.cli import train_lora as _train_lora  # noqa: F401
 from followir.cli import training as _training  # noqa: F401
 from followir.cli.common import app, console
 from followir.errors import FollowIRError

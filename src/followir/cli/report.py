@@ -1,5 +1,160 @@
-"""CLI commands for report (registered on the shared app)."""
+"""CLI commands for reports: ``followir report`` (tables, plots, MTEB export) and ``followir inspect``."""
 
 from __future__ import annotations
 
-from followir.cli.common import app  # noqa: F401
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from followir.cli.common import app, console, fail, setup_logging, stdout
+from followir.errors import FollowIRError
+
+
+@app.command()
+def report(
+    results: List[Path] = typer.Argument(..., help="Results folders (or results.json files) written by "
+                                         "'followir evaluate'; a model's tasks may be spread over several."),
+    output: Path = typer.Option(Path("followir-report"), "--output", "-o",
+                                help="Folder for the report files."),
+    formats: str = typer.Option("md,csv,tex,html", "--formats", "-f",
+                                help="Comma-separated: md, csv, tex (booktabs), html (self-contained, with "
+                                     "plots; needs 'followir[report]')."),
+    significance: bool = typer.Option(False, "--significance",
+                                      help="Add paired randomization tests for every pair of models per "
+                                           "task."),
+    intervals: bool = typer.Option(True, "--intervals/--no-intervals",
+                                   help="Show 95% bootstrap intervals next to the values."),
+    mteb_export: Optional[Path] = typer.Option(None, "--mteb-export",
+                                               help="Also export in the layout of MTEB's results repository "
+                                                    "(DIR/results/<model>/<revision>/<Task>.json)."),
+    mteb_version: Optional[str] = typer.Option(None, "--mteb-version",
+                                               help="mteb version to record in the export [default: the "
+                                                    "installed mteb's, else null]."),
+    resamples: int = typer.Option(10_000, "--resamples", help="Resamples for intervals and tests."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Aggregate results into the paper's Table 2 (Markdown, CSV, LaTeX, HTML with plots)."""
+    setup_logging(verbose)
+    from followir.reports.mteb_export import export_mteb
+    from followir.reports.report import build_report, parse_formats, write_report
+
+    try:
+        chosen = parse_formats(formats)
+        built = build_report(results, significance=significance, resamples=resamples)
+        written = write_report(built, output, chosen, intervals)
+        exported = export_mteb(built.rows, mteb_export, mteb_version) if mteb_export else []
+    except (FollowIRError, ValueError) as e:
+        fail(e)
+    print_report_table(built.table, intervals)
+    for path in written.values():
+        console.print(f"wrote {path}")
+    if exported:
+        console.print(f"exported {len(exported)} files for MTEB under {mteb_export / 'results'}")
+
+
+def print_report_table(table, intervals: bool) -> None:
+    out = Table(title="FollowIR results (x100; p-MRR in [-100, 100]; best in bold)")
+    out.add_column("Model")
+    for column in table.columns:
+        out.add_column(column.title, justify="right")
+    for group, rows in table.groups:
+        out.add_row(Text(group, style="italic dim"), *[""] * len(table.columns))
+        for row in rows:
+            cells = []
+            for cell in row.cells:
+                text = Text(cell.number(), style="bold" if cell.best else "")
+                if intervals and cell.has_interval:
+                    text.append(f" {cell.interval()}", style="dim")
+                cells.append(text)
+            out.add_row(row.label, *cells)
+        out.add_section()
+    stdout.print(out)
+
+
+@app.command()
+def inspect(
+    results: Path = typer.Argument(..., help="A results folder (or results.json) written by "
+                                   "'followir evaluate'."),
+    query: str = typer.Option(..., "--query", "-q", help="The query id to inspect."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="The task, when the results hold several."),
+    task_path: Optional[Path] = typer.Option(None, "--task-path",
+                                             help="Dataset folder to read texts from [default: the task "
+                                                  "recorded in results.json]."),
+    limit: int = typer.Option(20, "--limit", "-n", help="Show at most this many changed documents."),
+    snippet_chars: int = typer.Option(240, "--snippet-chars", help="Characters of document text to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """One query side by side: og vs changed instruction, and how each changed document moved (p-MRR)."""
+    setup_logging(verbose)
+    from followir.reports.inspection import inspect_query
+
+    if limit < 0:
+        fail(ValueError(f"--limit {limit} is negative; give 0 or more"))
+    try:
+        found = inspect_query(results, query, task=task, task_path=task_path, snippet_chars=snippet_chars)
+    except (FollowIRError, ValueError) as e:
+        fail(e)
+    if as_json:
+        stdout.print_json(data=found.to_dict(limit))
+        return
+    render_inspection(found, limit)
+
+
+def render_inspection(found, limit: int) -> None:
+    from rich.panel import Panel
+
+    from followir.reports.inspection import instruction_diff
+
+    stdout.print(Text.assemble(("Query ", "bold"), (found.query_id, "bold cyan"), f" of {found.task} ",
+                               ("· model ", "dim"), (found.model, "bold"), "\n", (found.query, "italic")))
+    og, changed = Text(), Text()
+    for op, piece in instruction_diff(found.instruction_og, found.instruction_changed):
+        if op in ("equal", "delete"):
+            og.append(piece, style="bold red" if op == "delete" else "")
+        if op in ("equal", "insert"):
+            changed.append(piece, style="bold green" if op == "insert" else "")
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(ratio=1)
+    grid.add_column(ratio=1)
+    grid.add_row(Panel(og, title="og instruction", title_align="left", border_style="blue"),
+                 Panel(changed, title="changed instruction (additions in green)", title_align="left",
+                       border_style="magenta"))
+    stdout.print(grid)
+    facts = [f"{found.candidates} candidates", f"{len(found.documents)} changed documents"]
+    if found.score_og is not None:
+        facts.append(f"{found.main_metric} og {found.score_og * 100:.1f}")
+    if found.score_changed is not None:
+        facts.append(f"changed {found.score_changed * 100:.1f}")
+    if found.documents:
+        facts.append(f"p-MRR {found.p_mrr * 100:+.1f}")
+    stdout.print(" · ".join(facts))
+    reported = found.reported_p_mrr
+    if reported is not None and found.documents and abs(reported - found.p_mrr) > 1e-9:
+        console.print(f"[yellow]warning:[/] results.json says p-MRR {reported * 100:+.1f} for this query; "
+                      "the run files and data give the value above (was the data changed since?)")
+    if not found.documents:
+        stdout.print("This query has no changed documents, so it does not count towards p-MRR.")
+        return
+    table = Table(title="Changed documents (relevant under og, not under changed), worst p-MRR term first",
+                  show_lines=True)
+    for name, justify in (("document", "left"), ("rel og→ch", "center"), ("og rank", "right"),
+                          ("ch rank", "right"), ("moved", "right"), ("p-MRR term", "right"),
+                          ("text", "left")):
+        table.add_column(name, justify=justify, overflow="fold", ratio=4 if name == "text" else None)
+    for doc in found.documents[:limit]:
+        rel = f"{_rel(doc.relevance_og)}→{_rel(doc.relevance_changed)}"
+        term = Text(f"{doc.contribution * 100:+.1f}", style="red" if doc.contribution < 0 else
+                    "green" if doc.contribution > 0 else "")
+        moved = f"↑{doc.moved}" if doc.moved > 0 else f"↓{-doc.moved}" if doc.moved < 0 else "="
+        table.add_row(doc.doc_id, rel, str(doc.og_rank), str(doc.changed_rank), moved, term, doc.snippet)
+    stdout.print(table)
+    if len(found.documents) > limit:
+        stdout.print(f"showing {limit} of {len(found.documents)} changed documents (--limit)")
+
+
+def _rel(value: int | None) -> str:
+    return "-" if value is None else str(value)

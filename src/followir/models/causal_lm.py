@@ -10,6 +10,7 @@ GGUF checkpoints load through transformers (``gguf_file=``); a LoRA adapter fold
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Mapping, Sequence
 
@@ -28,7 +29,8 @@ class CausalLMReranker:
     def __init__(self, model_id: str, revision: str | None = None, template: str = "chat",
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
                  max_length: int = 2048, cache_path: str | None = None, trust_remote_code: bool = False,
-                 gguf_file: str | None = None, adapter: str | None = None, token_budget: int | None = None):
+                 gguf_file: str | None = None, adapter: str | None = None, token_budget: int | None = None,
+                 fingerprint: str | None = None):
         self.model_id, self.revision = model_id, revision
         self.template: Template = get_template(template)
         if self.template.family != "causal-lm":
@@ -39,6 +41,7 @@ class CausalLMReranker:
         self.cache_path = cache_path
         self.trust_remote_code = trust_remote_code
         self.gguf_file, self.adapter = gguf_file, adapter
+        self.fingerprint = fingerprint  # hash of trained weights at a local path (part of the cache key)
         self.token_budget = token_budget or self.batch_size * 512
         self._tokenizer = None
         self._model = None
@@ -88,6 +91,8 @@ class CausalLMReranker:
                 model = peft.PeftModel.from_pretrained(model, self.adapter)
             model.to(device).eval()
             self._model, self._device, self._torch = model, device, torch
+            base = model.get_base_model() if hasattr(model, "get_base_model") else model
+            self._takes_position_ids = "position_ids" in inspect.signature(base.forward).parameters
         return self._model
 
     def describe(self) -> dict:
@@ -96,7 +101,8 @@ class CausalLMReranker:
             "model_id": self.model_id, "revision": self.revision, "gguf_file": self.gguf_file,
             "adapter": self.adapter, "template": t.name, "prompt": t.prompt, "system": t.system, "user": t.user,
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens or ()),
-            "max_length": self.max_length, "dtype": self.dtype_name or "auto"}}
+            "max_length": self.max_length, "dtype": self.dtype_name or "auto",
+            **({"fingerprint": self.fingerprint} if self.fingerprint else {})}}
 
     # -- prompts -------------------------------------------------------------------------------------
     def render(self, query_text: str, document: str) -> str:
@@ -143,8 +149,13 @@ class CausalLMReranker:
         for row, ids in enumerate(encoded):  # left padding: the answer position is the last column
             input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
             attention[row, width - len(ids):] = 1
+        # positions count from each row's first real token, so padding moves no position (models with
+        # absolute position embeddings, e.g. GPT-2, otherwise score a padded row differently)
+        extra = {"position_ids": (attention.cumsum(-1) - 1).clamp(min=0).to(self._device)} \
+            if self._takes_position_ids else {}
         with torch.inference_mode():
-            logits = model(input_ids=input_ids.to(self._device), attention_mask=attention.to(self._device)).logits
+            logits = model(input_ids=input_ids.to(self._device), attention_mask=attention.to(self._device),
+                           **extra).logits
         pair_logits = logits[:, -1, list(self.answer_ids)].float()
         return torch.log_softmax(pair_logits, dim=-1)[:, 0].exp().tolist()
 

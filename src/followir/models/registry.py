@@ -128,9 +128,14 @@ def resolve_model_id(model_id: str) -> str:
 
 
 def resolve(name: str, family: str | None = None) -> ModelSpec:
-    """The registered spec for ``name``, or an ad-hoc spec when ``family`` is given."""
+    """The registered spec for ``name``, a folder written by ``followir train`` (it records its family and
+    settings in ``followir_model.json``), or an ad-hoc spec when ``family`` is given."""
     if name in MODELS and family is None:
         return MODELS[name]
+    from followir.models.trained import is_trained_model
+
+    if is_trained_model(name):
+        return trained_spec(name, family)
     if family is None:
         raise UnknownNameError(
             f"unknown model {name!r}. Fix: use a registered name ({', '.join(sorted(MODELS))}) or give "
@@ -143,6 +148,20 @@ def resolve(name: str, family: str | None = None) -> ModelSpec:
         return base
     return ModelSpec(name=name, family=family, model_id=name,
                      settings={"template": template_for_family(family)} if family != "bm25" else {})
+
+
+def trained_spec(folder: str, family: str | None = None) -> ModelSpec:
+    """The spec of a model trained by ``followir train``: its recorded family, template and weights."""
+    from followir.models.trained import read_trained_model
+
+    trained = read_trained_model(folder)
+    if family is not None and family != trained.family:
+        raise UnknownNameError(f"{folder} holds a {trained.family} model (followir_model.json), not {family}; "
+                               f"drop --family")
+    model_id, revision, settings = trained.settings()
+    return ModelSpec(name=folder, family=trained.family, model_id=model_id, revision=revision,
+                     settings=settings, group="Trained",
+                     description=f"{trained.base_model or trained.model_id} fine-tuned by followir train")
 
 
 def template_for_family(family: str) -> str:
