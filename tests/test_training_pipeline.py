@@ -170,6 +170,7 @@ def test_exclusion_by_a_local_task_folder_uses_its_query_ids(tmp_path):
     (entry,) = mini.values()
     assert len(entry["ids"]) == 14
     assert exclusion_ids(["followir"]).keys() == {"robust04", "news21", "core17"}
+    assert exclusion_ids(["none"]) == {}
 
 
 @pytest.mark.realdata
@@ -481,6 +482,17 @@ def test_end_to_end_on_real_trec_narratives(trec_data_dir, tmp_path, smollm):
         assert result.exit_code == 0, result.output
         rerun = json.loads(result.stdout)
         assert len(server.log) == requests
+
+        # a removed output makes its step run again; then LoRA training (followir.training.lora) for one step
+        shutil.rmtree(out / "dataset")
+        tiny = {"max_steps": 1, "eval_fraction": 0.0, "per_device_batch_size": 2, "effective_batch_size": 2,
+                "max_length": 384, "gradient_checkpointing": False, "eval_on_start": False}
+        trained = run_pipeline(PipelineConfig(**{**config.__dict__, "skip_train": False,
+                                                 "base_model": "smollm2-135m-instruct", "train_options": tiny}))
+        assert len(server.log) == requests
+    assert [trained[s]["ran"] for s in ("generate", "filter", "balance", "train")] == [False, False, True, True]
+    assert (out / "dataset").exists() and (out / "model" / "followir_model.json").exists()
+    assert read_manifest(out / "model")["inputs"]["train"]["path"] == str((out / "train.jsonl").resolve())
     assert report["generate"]["ran"] and report["filter"]["ran"] and report["balance"]["ran"]
     assert not rerun["generate"]["ran"] and not rerun["filter"]["ran"] and not rerun["balance"]["ran"]
     assert rerun["train"] == {"ran": False, "skipped": True}
@@ -512,14 +524,3 @@ def test_end_to_end_on_real_trec_narratives(trec_data_dir, tmp_path, smollm):
     md = (out / "datasheet.md").read_text()
     assert "|  | excluded (evaluation topics) | 2 |" in md
     assert "|  | pairs failed to parse (failures.jsonl) | 1 |" in md
-
-    # a removed output makes its step run again; then LoRA training (followir.training.lora) for one step
-    shutil.rmtree(out / "dataset")
-    tiny = {"max_steps": 1, "eval_fraction": 0.0, "per_device_batch_size": 2, "effective_batch_size": 2,
-            "max_length": 384, "gradient_checkpointing": False, "eval_on_start": False}
-    trained = run_pipeline(PipelineConfig(**{**config.__dict__, "base_url": "http://127.0.0.1:9/v1",  # never asked
-                                             "skip_train": False, "base_model": "smollm2-135m-instruct",
-                                             "train_options": tiny}))
-    assert [trained[s]["ran"] for s in ("generate", "filter", "balance", "train")] == [False, False, True, True]
-    assert (out / "dataset").exists() and (out / "model" / "followir_model.json").exists()
-    assert read_manifest(out / "model")["inputs"]["train"]["path"] == str((out / "train.jsonl").resolve())

@@ -58,7 +58,7 @@ class Cache:
         self.misses = 0
         self.writes = 0
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, write: bool = True) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -66,7 +66,7 @@ class Cache:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
-        return _Transaction(db)
+        return _Transaction(db, write)
 
     def describe(self, description: Mapping[str, object]) -> None:
         with self._connect() as db:
@@ -107,13 +107,13 @@ class Cache:
     def count(self, table: str = "scores") -> int:
         if table not in ("scores", "embeddings"):
             raise ValueError(table)
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             return db.execute(f"SELECT COUNT(*) FROM {table} WHERE model = ?", (self.model_key,)).fetchone()[0]
 
     def _select(self, table: str, columns: str, keys: Iterable[str]) -> list[tuple]:
         unique = list(dict.fromkeys(keys))
         out: list[tuple] = []
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             for start in range(0, len(unique), 500):
                 chunk = unique[start:start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -123,13 +123,15 @@ class Cache:
 
 
 class _Transaction:
-    """``with`` block = one SQLite transaction (BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error)."""
+    """``with`` block = one SQLite transaction (COMMIT, or ROLLBACK on error). Writers take the write lock
+    at BEGIN (IMMEDIATE) so concurrent writers queue instead of failing; readers never block on writers (WAL)."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection, write: bool = True):
         self.db = db
+        self.write = write
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:

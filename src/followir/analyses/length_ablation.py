@@ -19,6 +19,7 @@ of every variant, so all variants are compared on the same queries, and is liste
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from followir.analyses.instruction_variants import GenerationReport, VariantGenerator, complete_variants
+from followir.errors import FollowIRError
 from followir.metrics.pmrr import p_mrr_per_query
 from followir.metrics.trec_measures import per_query_measures
 from followir.metrics.uncertainty import Interval, bootstrap_interval
@@ -41,7 +43,7 @@ INSTRUCTION_OF = {"none": "none", "keywords": "keywords", "short": "short", "ful
 ON_FAILURE = ("exclude", "raise")
 
 
-class GenerationFailedError(RuntimeError):
+class GenerationFailedError(FollowIRError, RuntimeError):
     """Generation failed for some queries and ``on_failure='raise'`` was asked for."""
 
 
@@ -160,7 +162,9 @@ def run_ablation(model: Reranker, task: Task, *, generator: VariantGenerator | N
         model={"name": getattr(model, "name", type(model).__name__), **model.describe()},
         task=task.name, main_metric=task.main_metric, texts=texts, generation=report, excluded=excluded,
         settings={"generate": generate, "max_candidates": max_candidates, "query_ids": query_ids and list(query_ids),
-                  "on_failure": on_failure, "keywords_and_short_from": "the og instruction"},
+                  "on_failure": on_failure,
+                  "keywords_and_short": "from the data" if not report.generated else
+                  f"generated from the og instruction for {len(report.generated)} queries, else from the data"},
         timings={"generate_s": generate_s, "rank_s": rank_s,
                  "pairs": float(sum(len(r.candidates) for r in requests))},
         **result)
@@ -196,8 +200,6 @@ def _mean(values: Mapping[str, float]) -> float:
 
 
 def _with_queries(task: Task, queries) -> Task:
-    import dataclasses
-
     replaced = {q.id: q for q in queries}
     return dataclasses.replace(task, queries=tuple(replaced.get(q.id, q) for q in task.queries))
 

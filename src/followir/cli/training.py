@@ -222,7 +222,7 @@ def train_pipeline(
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Causal LM to fine-tune with LoRA."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for every step's files and the model."),
     exclude: List[str] = typer.Option(["followir"], "--exclude", help="Evaluation tasks whose topics to exclude "
-                                      "(repeatable) [default: followir]."),
+                                      "(repeatable; 'none' excludes nothing) [default: followir]."),
     exclude_id: List[str] = typer.Option([], "--exclude-id", help="A topic id to exclude (repeatable)."),
     exclude_ids_file: Optional[Path] = typer.Option(None, "--exclude-ids-file", exists=True, dir_okay=False),
     query_field: str = typer.Option("title", "--query-field", help="title or description (TREC files)."),

@@ -92,7 +92,9 @@ class CausalLMReranker:
             model.to(device).eval()
             self._model, self._device, self._torch = model, device, torch
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            self._takes_position_ids = "position_ids" in inspect.signature(base.forward).parameters
+            parameters = inspect.signature(base.forward).parameters
+            self._takes_position_ids = "position_ids" in parameters
+            self._keeps_last_logits = "logits_to_keep" in parameters  # skip the LM head elsewhere
         return self._model
 
     def describe(self) -> dict:
@@ -153,6 +155,8 @@ class CausalLMReranker:
         # absolute position embeddings, e.g. GPT-2, otherwise score a padded row differently)
         extra = {"position_ids": (attention.cumsum(-1) - 1).clamp(min=0).to(self._device)} \
             if self._takes_position_ids else {}
+        if self._keeps_last_logits:
+            extra["logits_to_keep"] = 1
         with torch.inference_mode():
             logits = model(input_ids=input_ids.to(self._device), attention_mask=attention.to(self._device),
                            **extra).logits

@@ -21,6 +21,8 @@ class CrossEncoderReranker:
                  max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False):
         self.model_id, self.revision = model_id, revision
         self.template = get_template(template)
+        if self.template.family != "cross-encoder":
+            raise ValueError(f"template {template!r} is for {self.template.family}, not cross-encoder")
         self.device_name, self.dtype_name = device, dtype
         self.batch_size = batch_size or 32
         self.max_length = max_length

@@ -17,7 +17,8 @@ import yaml
 from followir.errors import UnknownNameError
 
 PLACEHOLDERS = {"query", "instruction", "document", "bos"}
-KEYS = {"family", "description", "query_format", "document_format", "prompt", "answer_tokens", "system", "user"}
+KEYS = {"family", "description", "query_format", "query_format_no_instruction", "document_format", "prompt",
+        "answer_tokens", "system", "user"}
 NEEDS = {
     "bi-encoder": {"query_format", "document_format"},
     "cross-encoder": {"query_format", "document_format"},
@@ -38,6 +39,7 @@ class Template:
     description: str = ""
     query_format: str = "{query} {instruction}"
     document_format: str = "{document}"
+    query_format_no_instruction: str | None = None
     prompt: str | None = None
     answer_tokens: tuple[str, str] | None = None
     system: str | None = None
@@ -49,11 +51,11 @@ class Template:
 
     def render_query(self, query: str, instruction: str) -> str:
         """The query text; without an instruction the separator collapses (no trailing space)."""
-        text = self.query_format.format(query=query, instruction=instruction)
-        if not instruction:
-            text = self.query_format.replace(" {instruction}", "").replace("{instruction}", "").format(
-                query=query, instruction="")
-        return text
+        if instruction:
+            return self.query_format.format(query=query, instruction=instruction)
+        if self.query_format_no_instruction is not None:
+            return self.query_format_no_instruction.format(query=query)
+        return self.query_format.replace(" {instruction}", "").replace("{instruction}", "").format(query=query)
 
     def render_document(self, document: str) -> str:
         return self.document_format.format(document=document)
@@ -87,7 +89,7 @@ def validate(name: str, raw: dict, source: str = "templates.yaml") -> Template:
         missing |= {"prompt or user"}
     if missing:
         raise TemplateError(f"{source}: template {name!r} ({family}) lacks {sorted(missing)}")
-    for key in ("query_format", "document_format", "prompt", "system", "user"):
+    for key in ("query_format", "query_format_no_instruction", "document_format", "prompt", "system", "user"):
         if key in raw:
             if not isinstance(raw[key], str):
                 raise TemplateError(f"{source}: {name}.{key} must be a string")
@@ -106,6 +108,7 @@ def validate(name: str, raw: dict, source: str = "templates.yaml") -> Template:
         raise TemplateError(f"{source}: {name}.answer_tokens must be [true_token, false_token]")
     return Template(name=name, family=family, description=raw.get("description", ""),
                     query_format=raw["query_format"], document_format=raw.get("document_format", "{document}"),
+                    query_format_no_instruction=raw.get("query_format_no_instruction"),
                     prompt=raw.get("prompt"), answer_tokens=tuple(tokens) if tokens else None,
                     system=raw.get("system"), user=raw.get("user"))
 

@@ -86,6 +86,8 @@ def exclusion_ids(names: Sequence[str]) -> dict[str, dict]:
 
     out: dict[str, dict] = {}
     for name in names:
+        if name.lower() == "none":  # an explicit "exclude nothing" (the pipeline excludes followir by default)
+            continue
         for task in GROUPS.get(name, (name,)):
             if task in FOLLOWIR_TASKS:
                 ids = set(followir_topic_ids()[task])
