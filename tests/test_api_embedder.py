@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from followir.cli import app
 from followir.errors import APIError, MissingDependencyError
-from followir.models import api_embedder
+from followir.llm import limits
 from followir.models.api_embedder import APIEmbedder, ProviderLimits, plan_requests
 from followir.models.base import RankRequest
 from followir.models.bi_encoder import BiEncoder
@@ -118,7 +118,7 @@ def clean_env(monkeypatch, tmp_path):
 def delays(monkeypatch):
     """Waits between attempts, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(api_embedder, "_sleep", recorded.append)
+    monkeypatch.setattr(limits, "_sleep", recorded.append)
     return recorded
 
 

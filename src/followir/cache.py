@@ -66,7 +66,7 @@ class Cache:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
-        return _Transaction(db, write)
+        return Transaction(db, write)
 
     def describe(self, description: Mapping[str, object]) -> None:
         with self._connect() as db:
@@ -122,7 +122,7 @@ class Cache:
         return out
 
 
-class _Transaction:
+class Transaction:
     """``with`` block = one SQLite transaction (COMMIT, or ROLLBACK on error). Writers take the write lock
     at BEGIN (IMMEDIATE) so concurrent writers queue instead of failing; readers never block on writers (WAL)."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from followir.cache import _Transaction, fingerprint, text_key
+from followir.cache import Transaction, fingerprint, text_key
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ChatCache:
             db.execute("INSERT OR IGNORE INTO models VALUES (?, ?)",
                        (self.model_key, json.dumps(description, sort_keys=True, default=str)))
 
-    def _connect(self) -> _Transaction:
+    def _connect(self, write: bool = True) -> Transaction:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
@@ -53,10 +53,10 @@ class ChatCache:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
-        return _Transaction(db)
+        return Transaction(db, write)
 
     def get(self, key: str) -> Completion | None:
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             row = db.execute("SELECT response, prompt_tokens, completion_tokens FROM completions "
                              "WHERE model = ? AND key = ?", (self.model_key, key)).fetchone()
         return None if row is None else Completion(row[0], row[1], row[2])
@@ -64,7 +64,7 @@ class ChatCache:
     def contains(self, keys: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(keys))
         found: set[str] = set()
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             for start in range(0, len(unique), 500):
                 chunk = unique[start:start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -79,5 +79,5 @@ class ChatCache:
                         completion.completion_tokens))
 
     def count(self) -> int:
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             return db.execute("SELECT COUNT(*) FROM completions WHERE model = ?", (self.model_key,)).fetchone()[0]

@@ -15,15 +15,11 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import os
-import random
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
@@ -31,6 +27,7 @@ import numpy as np
 
 from followir.cache import Cache, text_key
 from followir.errors import APIError
+from followir.llm.limits import Retryable, retry_after, with_retries
 from followir.models.base import NoProgress, Progress
 from followir.models.embedding import EmbeddingReranker
 from followir.models.runtime import open_cache, require
@@ -40,8 +37,6 @@ log = logging.getLogger(__name__)
 
 OPENAI_URL = "https://api.openai.com/v1"
 CHARS_PER_TOKEN = 4  # token estimate for batching, truncation and cost
-MAX_DELAY_S = 60.0  # longest wait between two attempts, Retry-After included
-_sleep = time.sleep  # tests replace it to record delays
 
 
 @dataclass(frozen=True)
@@ -122,31 +117,6 @@ def plan_requests(tokens: Sequence[int], max_inputs: int, max_tokens: int) -> li
     if current:
         batches.append(current)
     return batches
-
-
-class _Retry(Exception):
-    """A failure worth another attempt (rate limit, server error, timeout, lost connection)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asks to wait (``retry-after-ms``, or ``Retry-After`` in seconds or as a date)."""
-    try:
-        if headers.get("retry-after-ms") is not None:
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return (when - datetime.now(timezone.utc)).total_seconds()
-    except (TypeError, ValueError):
-        return None
 
 
 Sender = Callable[[Sequence[str], "str | None"], list]
@@ -292,22 +262,7 @@ class APIEmbedder(EmbeddingReranker):
         return out
 
     def _with_retries(self, call: Callable[[], list]) -> list:
-        last: _Retry | None = None
-        for attempt in range(self.max_retries + 1):
-            try:
-                return call()
-            except _Retry as e:
-                last = e
-                if attempt == self.max_retries:
-                    break
-                delay = (e.retry_after if e.retry_after is not None
-                         else self.backoff * 2 ** attempt * random.uniform(0.5, 1.0))
-                delay = min(max(delay, 0.0), MAX_DELAY_S)
-                log.info("%s: %s; retry %d of %d in %.2fs", self._where(), e, attempt + 1, self.max_retries, delay)
-                _sleep(delay)
-        raise APIError(f"{self._where()} failed {self.max_retries + 1} times; last error: {last}. Fix: check that "
-                       f"the service is up and reachable, then rerun (finished requests are cached), or raise "
-                       f"max_retries")
+        return with_retries(call, self._where(), self.max_retries, self.backoff)
 
     def _where(self) -> str:
         return f"{self.base_url}/embeddings" if self.provider == "openai" else f"{self.provider} embed API"
@@ -348,10 +303,10 @@ class APIEmbedder(EmbeddingReranker):
             try:
                 response = client.post(url, json=payload)
             except httpx.TransportError as e:  # timeouts, refused or dropped connections
-                raise _Retry(f"{type(e).__name__}: {e}") from e
+                raise Retryable(f"{type(e).__name__}: {e}") from e
             status = response.status_code
             if status == 429 or status >= 500:
-                raise _Retry(f"HTTP {status} {response.text[:200]}", _retry_after(response.headers))
+                raise Retryable(f"HTTP {status} {response.text[:200]}", retry_after(response.headers))
             if status >= 400:
                 fix = {401: f"check the key in ${self.api_key_env}", 403: f"check the key in ${self.api_key_env}",
                        404: f"check the model id {self.model_id!r} and base_url {self.base_url}"}.get(
@@ -375,11 +330,11 @@ class APIEmbedder(EmbeddingReranker):
         try:
             return call()
         except httpx.TransportError as e:
-            raise _Retry(f"{type(e).__name__}: {e}") from e
+            raise Retryable(f"{type(e).__name__}: {e}") from e
         except Exception as e:
             status = getattr(e, "status_code", None) or getattr(e, "code", None)
             if isinstance(status, int) and (status == 429 or status >= 500):
-                raise _Retry(f"HTTP {status}: {e}") from e
+                raise Retryable(f"HTTP {status}: {e}") from e
             if isinstance(status, int):
                 raise APIError(f"{self._where()} rejected the request (HTTP {status}): {e}. "
                                f"Fix: check ${self.api_key_env} and the model id {self.model_id!r}") from e
