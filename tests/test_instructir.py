@@ -243,7 +243,7 @@ def test_cli_with_a_first_stage_run_file(seed_data, seed_qrels, tmp_path, instru
 def test_minilm_reranks_bm25_top_100(seed_data, tmp_path):
     import followir
 
-    data = seed_data.subset(seed_data.base_ids[:8])
+    data = seed_data.subset(seed_data.base_ids[:5])
     model = followir.load_model("all-minilm-l6-v2", cache_path=str(tmp_path / "cache.sqlite"))
     result = run_instructir(model, data, "bm25", depth=100, resamples=RESAMPLES)
     assert result.per_query_ndcg == pytest.approx(_rank_ndcg(result.runs["reranked"].scores, data.qrels.judgements))

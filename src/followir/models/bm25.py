@@ -21,6 +21,21 @@ from followir.models.text_analysis import Analyzer
 from followir.records import Document
 
 
+SIGNIFICANT_DIGITS = 12
+
+
+def round_significant(x: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Scores rounded to ``digits`` significant digits, so that mathematically equal scores tie exactly
+    whatever the floating-point summation order (ties then fall to the document id, as everywhere).
+
+    >>> round_significant(np.array([6.166046685956969, 6.166046685956967, 0.0])).tolist()
+    [6.16604668596, 6.16604668596, 0.0]
+    """
+    magnitude = np.floor(np.log10(np.abs(x), where=x != 0, out=np.zeros_like(x)))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(x * scale) / scale
+
+
 class _TermIndex:
     """Documents as (sorted unique term ids, counts, length), analysed once.
 
@@ -143,4 +158,4 @@ class BM25:
         norm = self.k1 * (1 - self.b + self.b * lengths / stats.avgdl) if stats.avgdl else np.full(n, self.k1)
         weight = q_counts[np.searchsorted(q_terms, terms)] * stats.idf[terms]
         contribution = weight * tf * (self.k1 + 1) / (tf + norm[owner])
-        return np.bincount(owner, weights=contribution, minlength=n)
+        return round_significant(np.bincount(owner, weights=contribution, minlength=n))
