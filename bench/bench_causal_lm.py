@@ -8,7 +8,7 @@ ablation does. Reported:
     the same batch size and max length: ratio ours / plain (goal >= 0.9);
   - the share of requested pairs our engine skips as duplicates.
 
-    python bench/bench_causal_lm.py [--queries 4] [--candidates 24] [--batch-size 8]
+    python bench/bench_causal_lm.py [--queries 2] [--candidates 12] [--batch-size 8]
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def plain_loop(model, pairs, batch_size):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--queries", type=int, default=4)
-    parser.add_argument("--candidates", type=int, default=24)
+    parser.add_argument("--queries", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     torch.manual_seed(0)
