@@ -189,6 +189,9 @@ def instructir(
             from followir.data.trec import read_run
 
             stage = read_run(first_stage)
+        elif "/" in first_stage or Path(first_stage).suffix:
+            raise FileNotFoundError(f"--first-stage {first_stage!r}: no such run file. Fix: give an existing "
+                                    "TREC run file, or a model name such as bm25")
     except (FollowIRError, ValueError, OSError) as e:
         fail(e)
     folder = output or Path("followir-results") / safe_name(model) / "instructir"
