@@ -35,6 +35,13 @@ def write_results(evaluation, folder: Path) -> Path:
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
     path = folder / RESULTS_FILE
+    if path.is_file():  # keep what analyses added to this file (e.g. the length ablation)
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            previous = {}
+        if isinstance(previous, dict) and previous.get("model", {}).get("name") == payload["model"].get("name"):
+            payload = {**{k: v for k, v in previous.items() if k not in payload}, **payload}
     write_json(path, payload)
     return path
 

@@ -171,6 +171,9 @@ def instruction_diff(og: str, changed: str) -> list[tuple[str, str]]:
 
 def _pick_task(data: dict, task: str | None, file: Path) -> str:
     tasks = list(data["tasks"])
+    if not tasks:
+        raise UnknownNameError(f"{file} holds no evaluated task (only {', '.join(sorted(data)) or 'nothing'}). "
+                               "Fix: run 'followir evaluate' into that folder first")
     if task is not None:
         if task not in data["tasks"]:
             raise UnknownNameError(f"task {task!r} is not in {file} (it has: {', '.join(tasks)}). "
