@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
         (doc_tokens, query_tokens), seconds = timed(lambda: reference_tokenize(requests, corpus))
         keep("ref_tokenize", seconds)
         (ref_scores, build_s, query_s), seconds = timed(
-            lambda: reference_score(requests, doc_tokens, query_tokens))
+            lambda d=doc_tokens, q=query_tokens: reference_score(requests, d, q))
         if keep("ref_scoring", seconds):
             times["ref_build"], times["ref_get_scores"] = build_s, query_s
         ours, seconds = timed(lambda: BM25().rerank(requests, corpus))
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
         lookup.update({r.text: q for r, q in zip(requests, query_tokens)})
         plain = BM25()
         plain.analyzer = Pretokenized(lookup)
-        ours_plain, seconds = timed(lambda: plain.rerank(requests, corpus))
+        ours_plain, seconds = timed(lambda m=plain: m.rerank(requests, corpus))
         keep("ours_scoring", seconds)
     ours_s, ours_scoring_s = times["ours"], times["ours_scoring"]
     ref_tok_s, ref_score_s = times["ref_tokenize"], times["ref_scoring"]

@@ -1,5 +1,7 @@
 """Check one followir-mini topic file: python check_topic.py FILE.json"""
-import json, re, sys
+import json
+import re
+import sys
 
 NEG = re.compile(r"\b(not|no|never|nor|without|excluding|exclude|except|irrelevant|non-relevant)\b", re.I)
 
@@ -9,7 +11,8 @@ def words(s):
 def check(path):
     t = json.load(open(path))
     errs = []
-    for k in ["id", "query", "instruction_og", "instruction_changed", "keywords", "short_query", "rationale", "passages"]:
+    keys = ["id", "query", "instruction_og", "instruction_changed", "keywords", "short_query", "rationale", "passages"]
+    for k in keys:
         if k not in t:
             errs.append(f"missing key {k}")
     if errs:
@@ -18,7 +21,8 @@ def check(path):
     if not 40 <= n <= 90:
         errs.append(f"instruction_og has {n} words, need 40-90")
     if words(t["instruction_changed"]) <= n:
-        errs.append("instruction_changed should be the og instruction plus an added constraint/exclusion (longer than og)")
+        errs.append("instruction_changed should be the og instruction plus an added constraint/exclusion "
+                    "(longer than og)")
     if not isinstance(t["keywords"], str) or not t["keywords"].strip():
         errs.append("keywords must be a non-empty string")
     if words(t["query"]) > 12:
@@ -39,7 +43,8 @@ def check(path):
             errs.append(f"passage {p['id']} og/changed must be 0 or 1")
         if p["changed"] == 1 and p["og"] == 0:
             errs.append(f"passage {p['id']} relevant under changed but not og: changed must only narrow")
-        og_rel += p["og"]; ch_rel += p["changed"]
+        og_rel += p["og"]
+        ch_rel += p["changed"]
         removed += p["og"] == 1 and p["changed"] == 0
         if p["kind"] not in ("relevant", "removed", "trap", "offtopic"):
             errs.append(f"passage {p['id']} kind {p['kind']!r} not one of relevant/removed/trap/offtopic")

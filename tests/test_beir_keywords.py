@@ -11,8 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from followir.analyses.beir_keywords import load_keyword_data, parse_keyword_data, run_keyword_ablation, \
-    write_ablation
+from followir.analyses.beir_keywords import load_keyword_data, parse_keyword_data, run_keyword_ablation, write_ablation
 from followir.cli import app
 from followir.data.beir import load_beir, read_beir_folder
 from followir.data.trec import read_run

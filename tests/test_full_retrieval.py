@@ -9,8 +9,7 @@ import pytest
 import pytrec_eval
 from typer.testing import CliRunner
 
-from followir.analyses.full_retrieval import retrieved_changed_documents, run_full_retrieval, \
-    write_full_retrieval
+from followir.analyses.full_retrieval import retrieved_changed_documents, run_full_retrieval, write_full_retrieval
 from followir.cli import app
 from followir.data import load_task
 from followir.data.trec import read_run

@@ -19,8 +19,15 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SHARED_DATA
-from followir.analyses.instructir import (InstructIRData, InstructionQuery, load_instructir, read_qrels_table,
-                                          run_instructir, score_instructir, write_instructir)
+from followir.analyses.instructir import (
+    InstructionQuery,
+    InstructIRData,
+    load_instructir,
+    read_qrels_table,
+    run_instructir,
+    score_instructir,
+    write_instructir,
+)
 from followir.cli import app
 from followir.data.trec import read_run
 from followir.errors import DataFormatError
@@ -201,7 +208,7 @@ def test_bm25_end_to_end_on_seed_passages(seed_data, tmp_path):
     assert result.counts["instructions"] == len(data.queries) and result.counts["base_queries"] == 20
     assert all(len(docs) <= 100 for docs in result.runs["first_stage"].scores.values())
     # the first stage searched the whole corpus with query + instruction
-    from followir.retrieval import SearchRequest, Searcher
+    from followir.retrieval import Searcher, SearchRequest
 
     q = data.queries[0]
     direct = Searcher(BM25(), data.corpus).search([SearchRequest(q.id, q.query, q.instruction)], 100)

@@ -12,11 +12,23 @@ import pytest
 from typer.testing import CliRunner
 
 import followir
-from followir.analyses.instruction_variants import (GenerationReport, MalformedAnswer, MissingVariantsError,
-                                                    VariantGenerator, complete_variants, parse_keywords,
-                                                    parse_short, retry_prompts)
-from followir.analyses.length_ablation import (GenerationFailedError, INSTRUCTION_OF, ablation_requests,
-                                               run_ablation, write_ablation)
+from followir.analyses.instruction_variants import (
+    GenerationReport,
+    MalformedAnswer,
+    MissingVariantsError,
+    VariantGenerator,
+    complete_variants,
+    parse_keywords,
+    parse_short,
+    retry_prompts,
+)
+from followir.analyses.length_ablation import (
+    INSTRUCTION_OF,
+    GenerationFailedError,
+    ablation_requests,
+    run_ablation,
+    write_ablation,
+)
 from followir.cli import app
 from followir.data.trec import read_run
 from followir.evaluation.runner import evaluate_task
@@ -239,7 +251,9 @@ class FakeChat:
         for marker, times in self.bad.items():
             if marker in instruction and (times is None or tries < times):
                 return f"{word}, {word}" if keywords else ""
-        return json.dumps([word, "news"]) if keywords else f"Find a news report that answers this question about {word}."
+        if keywords:
+            return json.dumps([word, "news"])
+        return f"Find a news report that answers this question about {word}."
 
 
 def test_generation_fills_what_the_data_lacks(mini):

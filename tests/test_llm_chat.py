@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_server import serve
 
+from chat_server import serve
 from followir.errors import APIError, UnknownNameError
 from followir.llm import limits
 from followir.llm.base import GenerationOptions

@@ -20,7 +20,7 @@ from followir.models.embedding import EmbeddingReranker
 from followir.models.templates import get_template
 from followir.models.text_analysis import Analyzer
 from followir.records import Document, rank_documents
-from followir.retrieval import HNSWSettings, SearchRequest, Searcher, id_ranks, top_k
+from followir.retrieval import HNSWSettings, Searcher, SearchRequest, id_ranks, top_k
 from followir.retrieval.dense import exact_search
 from followir.retrieval.lexical import LexicalIndex
 

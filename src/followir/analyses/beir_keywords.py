@@ -29,7 +29,7 @@ from followir.metrics.uncertainty import Interval, PairedTest, bootstrap_interva
 from followir.models.base import Progress
 from followir.models.templates import Template
 from followir.records import Run
-from followir.retrieval import HNSWSettings, SearchRequest, Searcher
+from followir.retrieval import HNSWSettings, Searcher, SearchRequest
 
 log = logging.getLogger(__name__)
 

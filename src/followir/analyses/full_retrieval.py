@@ -25,7 +25,7 @@ from followir.metrics.trec_measures import DEFAULT_MEASURES, mean_measures, per_
 from followir.metrics.uncertainty import Interval, bootstrap_interval, paired_randomization_test
 from followir.models.base import Progress
 from followir.records import Run, Task
-from followir.retrieval import HNSWSettings, SearchRequest, Searcher
+from followir.retrieval import HNSWSettings, Searcher, SearchRequest
 
 log = logging.getLogger(__name__)
 

@@ -152,7 +152,8 @@ def retry_prompts() -> dict[str, str]:
             raise ValueError(f"{source}: {name!r} must have 'user' (and optionally 'description') only")
         found = {p for _, p, _, _ in string.Formatter().parse(entry["user"]) if p is not None}
         if found != {"problem"}:
-            raise ValueError(f"{source}: {name}.user must use exactly the placeholder {{problem}}, uses {sorted(found)}")
+            raise ValueError(f"{source}: {name}.user must use exactly the placeholder {{problem}}, "
+                             f"uses {sorted(found)}")
         out[name] = entry["user"]
     missing = set(RETRY_PROMPTS.values()) - set(out)
     if missing:

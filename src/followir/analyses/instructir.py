@@ -253,7 +253,7 @@ def first_stage_run(data: InstructIRData, first_stage: str | Run, depth: int,
                for q in data.queries}
         return Run(cut, name=first_stage.name), {"kind": "run", "name": first_stage.name}
     from followir.models.registry import load_model
-    from followir.retrieval import SearchRequest, Searcher
+    from followir.retrieval import Searcher, SearchRequest
 
     searcher = Searcher(load_model(first_stage), data.corpus, progress=progress)
     requests = [SearchRequest(q.id, q.query, q.instruction) for q in data.queries]

@@ -8,10 +8,8 @@ import re
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Evaluate and teach instruction-following retrieval (FollowIR).")

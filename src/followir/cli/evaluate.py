@@ -8,8 +8,17 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from followir.cli.common import RichProgress, app, console, fail, print_table, progress_bar, safe_name, \
-    setup_logging, stdout
+from followir.cli.common import (
+    RichProgress,
+    app,
+    console,
+    fail,
+    print_table,
+    progress_bar,
+    safe_name,
+    setup_logging,
+    stdout,
+)
 from followir.errors import FollowIRError
 
 
@@ -24,7 +33,8 @@ def evaluate(
                                                "[default: followir-results/<model>]"),
     family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models "
                                          "(bi-encoder, cross-encoder, seq2seq, causal-lm, api-embedder, bm25)."),
-    template: Optional[str] = typer.Option(None, "--template", help="Input template (see followir/models/templates.yaml)."),
+    template: Optional[str] = typer.Option(None, "--template",
+                                           help="Input template (see followir/models/templates.yaml)."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help="Model revision on the hub."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default: per family)."),
     device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available)."),
@@ -154,7 +164,9 @@ def list_tasks() -> None:
     for col in ("name", "main metric", "original layout", "mteb layout"):
         table.add_column(col)
     for spec in TASKS.values():
-        fmt = (lambda d: f"{d.repo_id}@{d.revision[:8]}" if d else ("packaged" if spec.packaged else "-"))
+        def fmt(d, spec=spec):
+            return f"{d.repo_id}@{d.revision[:8]}" if d else ("packaged" if spec.packaged else "-")
+
         table.add_row(spec.name, spec.main_metric, fmt(spec.original), fmt(spec.mteb))
     for name, members in GROUPS.items():
         table.add_row(name, "-", "= " + " + ".join(members), "")

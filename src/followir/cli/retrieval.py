@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, setup_logging, \
-    stdout
+from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, setup_logging, stdout
 from followir.errors import FollowIRError
 
 _MODEL_HELP = "Registered model name (bm25, all-minilm-l6-v2, ...), or a hub id/path with --family."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -74,13 +76,11 @@ def train_command(
     except (FollowIRError, ValueError) as e:
         fail(e)
     card = folder / "followir_model.json"
-    if not card.is_file():  # a non-main process of a distributed run
+    if int(os.environ.get("RANK", "0")) != 0 or not card.is_file():  # other processes of a distributed run
         return
     if as_json:
         stdout.print_json(card.read_text(encoding="utf-8"))
         return
-    import json
-
     metrics = json.loads(card.read_text(encoding="utf-8")).get("metrics", {})
     for when in ("before", "final"):
         if when in metrics:

@@ -81,6 +81,8 @@ def narratives(
                                                     help="Topic ids to exclude, one per line."),
     query_field: str = typer.Option("title", "--query-field", help="TREC field used as the query: title or "
                                     "description."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N narratives (after "
+                                        "exclusion and cleaning): a small first run."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -89,7 +91,8 @@ def narratives(
     from followir.training.narratives import build_narratives
 
     try:
-        manifest = build_narratives(sources, output, exclude, _exclusions(exclude_id, exclude_ids_file), query_field)
+        manifest = build_narratives(sources, output, exclude, _exclusions(exclude_id, exclude_ids_file), query_field,
+                                    limit)
     except _ERRORS as e:
         fail(e)
     _print_counts(f"narratives written to {output}", manifest, as_json)
@@ -226,6 +229,8 @@ def train_pipeline(
     exclude_id: List[str] = typer.Option([], "--exclude-id", help="A topic id to exclude (repeatable)."),
     exclude_ids_file: Optional[Path] = typer.Option(None, "--exclude-ids-file", exists=True, dir_okay=False),
     query_field: str = typer.Option("title", "--query-field", help="title or description (TREC files)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N narratives: a small "
+                                        "first run."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible API root (openai:)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
     concurrency: int = typer.Option(4, "--concurrency"),
@@ -264,7 +269,7 @@ def train_pipeline(
         config = PipelineConfig(
             sources=narratives_sources, output=output, generator=generator, judge=judge, base_model=base_model,
             exclude=exclude, exclude_ids=_exclusions(exclude_id, exclude_ids_file), query_field=query_field,
-            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, requests_per_minute=rpm,
+            limit=limit, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, requests_per_minute=rpm,
             timeout=timeout, options=_options(temperature, max_tokens, top_p), attempts=attempts, seed=seed,
             parse=_parse_settings(min_per_label, max_per_label, min_words),
             prices=_prices(price_input, price_output), judge_family=judge_family,

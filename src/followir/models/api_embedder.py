@@ -245,7 +245,7 @@ class APIEmbedder(EmbeddingReranker):
                     for batch in plan_requests(tokens, self.batch_size, self.limits.max_request_tokens):
                         chunk = [missing[i] for i in batch]
                         inputs = [self._truncate(t) for t in chunk]
-                        vectors = self._with_retries(lambda: send(inputs, role))
+                        vectors = self._with_retries(lambda inputs=inputs, role=role: send(inputs, role))
                         if len(vectors) != len(chunk):
                             raise APIError(f"{self._where()} returned {len(vectors)} embeddings for {len(chunk)} "
                                            f"inputs. Fix: check that it serves embeddings for {self.model_id!r}")

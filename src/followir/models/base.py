@@ -7,6 +7,7 @@ from typing import Mapping, Protocol, Sequence
 
 from followir.records import Document
 
+
 class Progress(Protocol):
     """Where a model reports its progress (the CLI draws a bar with items per second and ETA)."""
 

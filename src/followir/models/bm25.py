@@ -20,7 +20,6 @@ from followir.models.base import NoProgress, Progress, RankRequest
 from followir.models.text_analysis import Analyzer
 from followir.records import Document
 
-
 SIGNIFICANT_DIGITS = 12
 
 

@@ -5,7 +5,7 @@ followir model and get ``followir.records.Run`` objects back, written as TREC ru
 """
 
 from followir.retrieval.approximate import HNSWSettings
-from followir.retrieval.searcher import SearchRequest, Searcher
+from followir.retrieval.searcher import Searcher, SearchRequest
 from followir.retrieval.topk import id_ranks, top_k
 
 __all__ = ["HNSWSettings", "SearchRequest", "Searcher", "id_ranks", "top_k"]

@@ -17,7 +17,6 @@ from followir.models.templates import Template, get_template
 from followir.records import Document, Run
 from followir.retrieval.approximate import HNSWSettings
 
-
 SEARCHING_FAMILIES = ("bm25", "bi-encoder", "api-embedder")
 
 

@@ -40,6 +40,16 @@ def resolve_base_model(name: str, template: str | None = None, revision: str | N
         if path.is_file() and path.suffix == ".gguf":
             folder = str(path.parent.resolve())
             base = BaseModel(name, folder, folder, template or "chat", None, path.name, trust_remote_code)
+        elif (path / "followir_model.json").is_file():  # a model trained here: go on from its merged weights
+            from followir.models.trained import read_trained_model
+
+            trained = read_trained_model(path)
+            if trained.merged is None:
+                raise UnknownNameError(f"{name} holds a LoRA adapter of {trained.base_model or trained.model_id}; "
+                                       f"training goes on from full weights. Fix: train it again with --export "
+                                       f"merged, or start from the base model")
+            folder = str((path / trained.merged).resolve())
+            base = BaseModel(name, folder, folder, template or trained.template, None, None, trust_remote_code)
         elif path.exists():
             folder = str(path.resolve())
             base = BaseModel(name, folder, folder, template or "chat", None, None, trust_remote_code)

@@ -43,7 +43,8 @@ def summary(steps: dict[str, dict]) -> dict:
     return {
         "narratives_read": n.get("read"), "narratives_excluded": n.get("excluded"),
         "narratives_empty": (n.get("empty_narrative", 0) + n.get("empty_query", 0)) if n else None,
-        "narratives_duplicates": n.get("duplicates"), "narratives_kept": n.get("kept"),
+        "narratives_duplicates": n.get("duplicates"),
+        "narratives_beyond_limit": n.get("beyond_limit", 0) if n else None, "narratives_kept": n.get("kept"),
         "pairs_generated": g.get("pairs_generated"), "pairs_failed_to_parse": g.get("pairs_failed"),
         "documents_generated": g.get("documents"), "relevant_generated": g.get("relevant"),
         "nonrelevant_generated": g.get("nonrelevant"),
@@ -96,7 +97,9 @@ def render_markdown(sheet: dict) -> str:
     rows = [
         ("narratives", "read", c["narratives_read"]), ("", "excluded (evaluation topics)", c["narratives_excluded"]),
         ("", "dropped: empty narrative or query", c["narratives_empty"]),
-        ("", "dropped: duplicates", c["narratives_duplicates"]), ("", "kept", c["narratives_kept"]),
+        ("", "dropped: duplicates", c["narratives_duplicates"]),
+        *([("", "left out: beyond --limit", c["narratives_beyond_limit"])] if c.get("narratives_beyond_limit") else []),
+        ("", "kept", c["narratives_kept"]),
         ("generate", "pairs with documents", c["pairs_generated"]),
         ("", "pairs failed to parse (failures.jsonl)", c["pairs_failed_to_parse"]),
         ("", "documents (relevant / non-relevant)",

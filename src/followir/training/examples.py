@@ -63,7 +63,8 @@ def read_train_file(path: str | Path) -> list[TrainPair]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataFormatError(path, number, f"invalid JSON ({e.msg})", "write one JSON object per line") from None
+                raise DataFormatError(path, number, f"invalid JSON ({e.msg})",
+                                      "write one JSON object per line") from None
             if not isinstance(row, dict):
                 raise DataFormatError(path, number, "a line is not a JSON object", "write one JSON object per line")
             missing = [k for k in REQUIRED if k not in row]

@@ -15,10 +15,12 @@ instruction) groups is scored during training: eval loss, and the AUC and accura
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +29,14 @@ from followir.models.trained import EXPORTS, TrainedModel, write_trained_model
 from followir.training.base_model import BaseModel, load_causal_lm, resolve_base_model, scorer_for
 from followir.training.checkpoints import prepare_run
 from followir.training.examples import PadCollator, PromptEncoder, file_sha256, read_train_file, split_pairs
-from followir.training.export import ADAPTER_DIR, MERGED_DIR, folder_sha256, merge_adapter, swap_into_place, \
-    temporary_folder
+from followir.training.export import (
+    ADAPTER_DIR,
+    MERGED_DIR,
+    folder_sha256,
+    merge_adapter,
+    swap_into_place,
+    temporary_folder,
+)
 from followir.training.separation import AnswerProbability, SeparationMetrics
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,7 @@ class LoraConfig:
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
+    max_grad_norm: float = 1.0  # gradient clipping (the Trainer's and LLaMA-Factory's default); 0 turns it off
     effective_batch_size: int = 32  # per-device batch x gradient accumulation x number of processes
     per_device_batch_size: int = 4
     gradient_accumulation_steps: int | None = None  # None: derived from the effective batch size
@@ -87,6 +96,8 @@ class LoraConfig:
                              f"(or None to derive it from effective_batch_size)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"LoRA dropout {self.dropout} must be in [0, 1)")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio {self.warmup_ratio} must be in [0, 1) (a share of the training steps)")
         if not 0 <= self.eval_fraction < 1:
             raise ValueError(f"eval_fraction {self.eval_fraction} must be in [0, 1); 0 trains on everything")
         if self.export not in EXPORTS:
@@ -107,6 +118,18 @@ class LoraConfig:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _has_accelerator(torch) -> bool:
+    xpu = getattr(torch, "xpu", None)
+    return bool(torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu and xpu.is_available()))
+
+
+def _warmup(transformers, ratio: float) -> dict:
+    """Warm-up as a share of the steps: ``warmup_steps`` takes a ratio below 1 in transformers 5 (which dropped
+    ``warmup_ratio``); transformers 4 takes ``warmup_ratio``."""
+    fields = {f.name: f for f in dataclasses.fields(transformers.TrainingArguments)}
+    return {"warmup_ratio": ratio} if "warmup_ratio" in fields else {"warmup_steps": ratio}
 
 
 def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfig) -> Path:
@@ -133,12 +156,13 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
     checkpoints = output_dir / "checkpoints"
     has_eval = bool(eval_rows)
     args = transformers.TrainingArguments(
-        output_dir=str(checkpoints),
+        output_dir=str(checkpoints), use_cpu=not _has_accelerator(torch),  # CPU processes under torchrun: gloo DDP
         per_device_train_batch_size=config.per_device_batch_size,
         per_device_eval_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=config.accumulation_steps(world_size),
         learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay,
+        **_warmup(transformers, config.warmup_ratio), weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
         num_train_epochs=config.epochs, max_steps=config.max_steps,
         bf16=use_bf16, gradient_checkpointing=config.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
@@ -170,9 +194,16 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
         compute_metrics=SeparationMetrics(encoder.true_id) if has_eval else None,
         preprocess_logits_for_metrics=AnswerProbability(encoder.true_id, encoder.false_id) if has_eval else None,
     )
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout stays the caller's
+        if resume_from is not None and _finished(resume_from, config):
+            # the Trainer would take one more step from a finished checkpoint: load it and go on to the export
+            log.info("%s already holds every step of this run: nothing left to train", resume_from.name)
+            trainer._load_from_checkpoint(str(resume_from))
+            trainer.state = transformers.TrainerState.load_from_json(str(resume_from / "trainer_state.json"))
+        else:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        metrics = _eval_metrics(trainer, has_eval)
     start_step = _checkpoint_step(resume_from)
-    metrics = _eval_metrics(trainer, has_eval)
     adapter_dir = output_dir / ADAPTER_DIR
     is_main = trainer.is_world_process_zero()
     tmp = temporary_folder(adapter_dir) if is_main else adapter_dir.with_name(f".{ADAPTER_DIR}.tmp")
@@ -201,6 +232,18 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
     return output_dir
 
 
+def _finished(checkpoint: Path, config: LoraConfig) -> bool:
+    """Whether a checkpoint already reached the end of the run ``config`` asks for."""
+    import json
+    import math
+
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    if config.max_steps > 0:
+        return state["global_step"] >= config.max_steps
+    return (state["global_step"] >= state["max_steps"] and state["num_train_epochs"] == math.ceil(config.epochs)
+            and state["train_batch_size"] == config.per_device_batch_size)
+
+
 def _checkpoint_step(checkpoint: Path | None) -> int:
     if checkpoint is None:
         return 0
@@ -217,8 +260,10 @@ def _eval_metrics(trainer, has_eval: bool) -> dict:
     if not evals or evals[-1].get("step") != trainer.state.global_step:
         final = trainer.evaluate()
         evals.append({**final, "step": trainer.state.global_step})
-    strip = (lambda e: {k.removeprefix("eval_"): v for k, v in e.items()
-                        if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))})
+    def strip(e: dict) -> dict:
+        return {k.removeprefix("eval_"): v for k, v in e.items()
+                if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
+
     out = {"final": {**strip(evals[-1]), "step": evals[-1].get("step")}}
     start = [e for e in evals if e.get("step") == 0]
     if start:

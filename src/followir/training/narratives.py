@@ -243,8 +243,13 @@ def select_pairs(pairs: Iterable[NarrativePair], excluded: Iterable[str] = ()) -
 
 
 def build_narratives(sources: Sequence[str], output: str | Path, exclude: Sequence[str] = (),
-                     exclude_ids: Iterable[str] = (), query_field: str = "title") -> dict:
-    """Read, exclude, clean and write ``narratives.jsonl`` (+ its manifest); returns the manifest."""
+                     exclude_ids: Iterable[str] = (), query_field: str = "title", limit: int | None = None) -> dict:
+    """Read, exclude, clean and write ``narratives.jsonl`` (+ its manifest); returns the manifest.
+
+    ``limit`` keeps only the first pairs (in source order) after the others are dropped: a small first run.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit={limit}: keep at least one narrative, or pass no limit")
     if not sources:
         raise ValueError("no narrative sources given: pass TREC topic files, jsonl files, folders or hf: ids")
     pairs: list[NarrativePair] = []
@@ -258,6 +263,10 @@ def build_narratives(sources: Sequence[str], output: str | Path, exclude: Sequen
     for entry in excluded_by_task.values():
         excluded |= set(entry["ids"])
     kept, counts = select_pairs(pairs, excluded)
+    if limit is not None and len(kept) > limit:
+        counts["beyond_limit"] = len(kept) - limit
+        kept = kept[:limit]
+        counts["kept"] = limit
     excluded_hits = Counter(p.topic for p in pairs if p.topic in excluded)
     counts["per_source"] = per_source
     counts["excluded_topics"] = sorted(excluded_hits, key=lambda t: (len(t), t))
@@ -266,7 +275,7 @@ def build_narratives(sources: Sequence[str], output: str | Path, exclude: Sequen
     output.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(output, (p.to_dict() for p in kept))
     options = {"sources": list(sources), "exclude": list(exclude), "exclude_ids": sorted(set(exclude_ids)),
-               "query_field": query_field,
+               "query_field": query_field, "limit": limit,
                "exclusion": {task: {"origin": e["origin"], "ids": len(e["ids"])} for task, e in
                              excluded_by_task.items()}}
     return write_manifest(output, "narratives", {}, options, counts)

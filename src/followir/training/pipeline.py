@@ -44,6 +44,7 @@ class PipelineConfig:
     exclude: Sequence[str] = ("followir",)
     exclude_ids: Sequence[str] = ()
     query_field: str = "title"
+    limit: int | None = None  # keep only the first narratives (a small first run)
     # generation
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -92,7 +93,8 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], Progress] | N
         return progress(step) if progress else None
 
     narratives = out / NARRATIVES
-    build_narratives(config.sources, narratives, config.exclude, config.exclude_ids, config.query_field)
+    build_narratives(config.sources, narratives, config.exclude, config.exclude_ids, config.query_field,
+                     config.limit)
     report["narratives"] = {"ran": True, "output": str(narratives)}
 
     generated = out / GENERATED
