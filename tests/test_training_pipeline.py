@@ -377,6 +377,21 @@ def test_pipeline_runs_every_step_then_resumes_without_asking(tmp_path):
         run_pipeline(PipelineConfig(sources=[str(topics)], output=out, generator="openai:gen", judge=PassageJudge()))
 
 
+def test_pipeline_stops_before_the_judge_when_nothing_was_generated(tmp_path):
+    topics, rows = _write_sources(tmp_path)
+    out = tmp_path / "build"
+    with serve(lambda m, o: "Sure! Here are some documents.") as server:
+        config = PipelineConfig(sources=[str(topics), str(rows)], output=out, generator="openai:gen",
+                                base_url=server.url, judge=PassageJudge(), exclude=["robust04"], exclude_ids=["42"],
+                                cache_path="none", skip_train=True, attempts=2)
+        with pytest.raises(ValueError, match=r"no documents were generated; 2 of 2 pairs failed to parse "
+                                             r"\(2 no-labels; .*failures.jsonl\)\. Fix: use a generator"):
+            run_pipeline(config)
+        assert len(server.log) == 4  # 2 pairs x 2 attempts
+    assert (out / "generated.jsonl").read_text() == "" and len(list(read_jsonl(out / "failures.jsonl"))) == 2
+    assert not (out / "filtered.jsonl").exists()
+
+
 def test_balance_policies(tmp_path):
     rows = [{"pair_id": "p", "label": lab, "score": s, "n": n} for n, (lab, s) in
             enumerate([(True, 0.6), (True, 0.95), (False, 0.3), (False, 0.05), (True, 0.7)])]

@@ -163,6 +163,8 @@ def generate(narratives: str | Path, output_dir: str | Path, chat: ChatModel, *,
                                      "attempts": tried, "seeds": [seed + i for i in range(tried)],
                                      "reason": reason, "kind": kind, "last_answer": answer[:4000]}])
             progress.advance(1)
+    generated.touch()  # both files exist after a finished run, empty when nothing was generated or failed
+    failures.touch()
     counts = count_generated(generated, failures, len(pairs))
     stats = getattr(chat, "stats", None)
     if stats is not None:

@@ -23,9 +23,16 @@ from typing import Callable, Mapping, Sequence
 from followir.llm.base import GenerationOptions
 from followir.models.base import Progress
 from followir.training.balance import TRAIN, balance, balance_settings
-from followir.training.files import up_to_date, write_manifest
+from followir.training.files import read_manifest, up_to_date, write_manifest
 from followir.training.filter import FILTERED, filter_documents, filter_settings, load_judge
-from followir.training.generate import DEFAULT_OPTIONS, GENERATED, ParseSettings, generate, generation_settings
+from followir.training.generate import (
+    DEFAULT_OPTIONS,
+    FAILURES,
+    GENERATED,
+    ParseSettings,
+    generate,
+    generation_settings,
+)
 from followir.training.narratives import build_narratives
 
 log = logging.getLogger(__name__)
@@ -80,6 +87,19 @@ def _train(train_file: Path, base_model: str, output_dir: Path, options: Mapping
     return train(train_file, base_model, output_dir, LoraConfig(**options))
 
 
+def _require_documents(generated: Path, failures: Path) -> None:
+    """Stop before the judge when generation produced nothing to filter, saying why and what to change."""
+    counts = (read_manifest(generated) or {}).get("counts") or {}
+    if counts.get("documents"):
+        return
+    kinds = ", ".join(f"{n} {kind}" for kind, n in counts.get("failures_by_kind", {}).items()) or "none recorded"
+    raise ValueError(f"{generated}: no documents were generated; {counts.get('pairs_failed', 0)} of "
+                     f"{counts.get('pairs', 0)} pairs failed to parse ({kinds}; each answer's last text is in "
+                     f"{failures}). Fix: use a generator that follows the prompt's format (a small local model "
+                     f"often does not), raise --max-tokens, lower --min-words, or give failed pairs more seeds "
+                     f"with 'followir generate --retry-failed'")
+
+
 def run_pipeline(config: PipelineConfig, progress: Callable[[str], Progress] | None = None) -> dict:
     """Run (or resume) every step; returns what each step did and where its output is."""
     out = Path(config.output)
@@ -116,6 +136,7 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], Progress] | N
     close = getattr(chat, "close", None)
     if close:
         close()
+    _require_documents(generated, out / FAILURES)
 
     filtered = out / FILTERED
     judge_options = {"cache_path": config.cache_path, "device": config.device, **dict(config.judge_options)}
