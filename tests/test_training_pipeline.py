@@ -289,7 +289,7 @@ def test_retry_failed_gives_failed_pairs_new_seeds(tmp_path):
     with serve(scripted) as server:
         chat = OpenAIChat("gen", base_url=server.url, cache_path="none")
         generate(narratives, out, chat, attempts=1, seed=0)
-        assert (out / "failures.jsonl").read_text() and not (out / "generated.jsonl").exists()
+        assert (out / "failures.jsonl").read_text() and (out / "generated.jsonl").read_text() == ""
         manifest = generate(narratives, out, chat, attempts=1, seed=0, retry_failed=True)
     assert [r["options"]["seed"] for r in server.log] == [0, 1]
     assert manifest["counts"]["pairs_generated"] == 1 and manifest["counts"]["pairs_failed"] == 0
