@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -40,6 +42,29 @@ def fingerprint(description: Mapping[str, object]) -> str:
     return text_key(json.dumps(description, sort_keys=True, default=str))
 
 
+BUSY_TIMEOUT_S = 60.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (persistent), waiting out other processes doing the same.
+
+    Changing the journal mode needs the file to itself, and SQLite can answer "database is locked" at once,
+    without its busy handler, when several processes open a fresh cache together; so this retries.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+
 class Cache:
     """Scores (float per key) and embeddings (float32 vector per key) of one model fingerprint."""
 
@@ -61,10 +86,10 @@ class Cache:
     def _connect(self, write: bool = True) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
         return Transaction(db, write)
 
