@@ -65,6 +65,15 @@ def _use_wal(db: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.5)
 
 
+def open_database(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit: ``Transaction``), WAL, waiting on locks."""
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=check_same_thread)
+    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    _use_wal(db)
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
 class Cache:
     """Scores (float per key) and embeddings (float32 vector per key) of one model fingerprint."""
 
@@ -86,11 +95,7 @@ class Cache:
     def _connect(self, write: bool = True) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            _use_wal(db)
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
+            db = self._local.db = open_database(self.path)
         return Transaction(db, write)
 
     def describe(self, description: Mapping[str, object]) -> None:

@@ -9,13 +9,12 @@ messages and generation options (temperature, max_tokens, seed, top_p).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from followir.cache import Transaction, fingerprint, text_key
+from followir.cache import Transaction, fingerprint, open_database, text_key
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,7 @@ class ChatCache:
     def _connect(self, write: bool = True) -> Transaction:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=60000")
-            self._local.db = db
+            db = self._local.db = open_database(self.path, check_same_thread=False)
         return Transaction(db, write)
 
     def get(self, key: str) -> Completion | None:
