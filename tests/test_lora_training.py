@@ -181,6 +181,18 @@ def test_a_trained_folder_resolves_to_its_family_template_and_weights(tmp_path):
         resolve(str(folder))
 
 
+def test_training_goes_on_from_a_merged_trained_folder_and_refuses_an_adapter_only_one(tmp_path):
+    from followir.training.base_model import resolve_base_model
+
+    merged = _fake_trained_folder(tmp_path / "merged-out", export="merged")
+    base = resolve_base_model(str(merged))
+    assert (base.path, base.model_id, base.template, base.gguf_file) == (
+        str((merged / "merged").resolve()), str((merged / "merged").resolve()), "chat", None)
+    adapter_only = _fake_trained_folder(tmp_path / "adapter-out")
+    with pytest.raises(UnknownNameError, match="holds a LoRA adapter of smollm2-135m-instruct.*--export merged"):
+        resolve_base_model(str(adapter_only))
+
+
 def test_checkpoints_resume_only_the_same_run(tmp_path):
     ckpts = tmp_path / "checkpoints"
     for step, complete in ((2, True), (10, True), (12, False)):  # checkpoint-12 was cut off while saving

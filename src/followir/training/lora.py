@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import json
 import logging
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -194,8 +196,9 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
         compute_metrics=SeparationMetrics(encoder.true_id) if has_eval else None,
         preprocess_logits_for_metrics=AnswerProbability(encoder.true_id, encoder.false_id) if has_eval else None,
     )
+    resumed_state = _checkpoint_state(resume_from) if resume_from else None
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout stays the caller's
-        if resume_from is not None and _finished(resume_from, config):
+        if resumed_state is not None and _finished(resumed_state, config):
             # the Trainer would take one more step from a finished checkpoint: load it and go on to the export
             log.info("%s already holds every step of this run: nothing left to train", resume_from.name)
             trainer._load_from_checkpoint(str(resume_from))
@@ -203,7 +206,7 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
         else:
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         metrics = _eval_metrics(trainer, has_eval)
-    start_step = _checkpoint_step(resume_from)
+    start_step = resumed_state["global_step"] if resumed_state else 0
     adapter_dir = output_dir / ADAPTER_DIR
     is_main = trainer.is_world_process_zero()
     tmp = temporary_folder(adapter_dir) if is_main else adapter_dir.with_name(f".{ADAPTER_DIR}.tmp")
@@ -232,24 +235,16 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
     return output_dir
 
 
-def _finished(checkpoint: Path, config: LoraConfig) -> bool:
-    """Whether a checkpoint already reached the end of the run ``config`` asks for."""
-    import json
-    import math
+def _checkpoint_state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
 
-    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+
+def _finished(state: dict, config: LoraConfig) -> bool:
+    """Whether a checkpoint's Trainer state already reached the end of the run ``config`` asks for."""
     if config.max_steps > 0:
         return state["global_step"] >= config.max_steps
     return (state["global_step"] >= state["max_steps"] and state["num_train_epochs"] == math.ceil(config.epochs)
             and state["train_batch_size"] == config.per_device_batch_size)
-
-
-def _checkpoint_step(checkpoint: Path | None) -> int:
-    if checkpoint is None:
-        return 0
-    import json
-
-    return int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
 
 
 def _eval_metrics(trainer, has_eval: bool) -> dict:
