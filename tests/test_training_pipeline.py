@@ -390,6 +390,13 @@ def test_pipeline_stops_before_the_judge_when_nothing_was_generated(tmp_path):
         assert len(server.log) == 4  # 2 pairs x 2 attempts
     assert (out / "generated.jsonl").read_text() == "" and len(list(read_jsonl(out / "failures.jsonl"))) == 2
     assert not (out / "filtered.jsonl").exists()
+    # the pipeline passes --limit to the narratives step: one pair asked, one failed
+    with serve(lambda m, o: "Sure! Here are some documents.") as server:
+        limited = PipelineConfig(**{**config.__dict__, "base_url": server.url, "output": tmp_path / "one",
+                                    "limit": 1})
+        with pytest.raises(ValueError, match="1 of 1 pairs failed to parse"):
+            run_pipeline(limited)
+        assert len(server.log) == 2
 
 
 def test_balance_policies(tmp_path):
@@ -419,6 +426,11 @@ def test_cli_steps_on_small_files(tmp_path):
                                  "--exclude", "robust04", "--exclude-id", "42", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["counts"]["kept"] == 2
+    limited = runner.invoke(app, ["narratives", str(topics), str(rows), "-o", str(tmp_path / "n1.jsonl"),
+                                  "--exclude", "robust04", "--exclude-id", "42", "--limit", "1", "--json"])
+    assert limited.exit_code == 0, limited.output
+    assert {k: json.loads(limited.stdout)["counts"][k] for k in ("kept", "beyond_limit")} == {"kept": 1,
+                                                                                             "beyond_limit": 1}
     with serve(lambda m, o: well_formed("x", o["seed"])) as server:
         base = ["generate", "--narratives", str(tmp_path / "n.jsonl"), "-g", "openai:gen", "--base-url", server.url,
                 "-o", str(tmp_path / "g"), "--cache", "none"]
