@@ -11,6 +11,13 @@ import typer
 from rich.table import Table
 
 from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, setup_logging, stdout
+from followir.cli.help_texts import (
+    HELP_BATCH_SIZE,
+    HELP_DEVICE,
+    HELP_MODEL_REVISION,
+    HELP_TRUST_REMOTE_CODE,
+    HELP_VERBOSE,
+)
 from followir.errors import FollowIRError
 
 _MODEL_HELP = "Registered model name (bm25, all-minilm-l6-v2, smollm2-135m-instruct, ...), or a hub id/path " \
@@ -61,17 +68,17 @@ def ablation(
                                                  help="Rank only the first N candidates of each query."),
     family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
     template: Optional[str] = typer.Option(None, "--template", help="Input template."),
-    model_revision: Optional[str] = typer.Option(None, "--model-revision"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none'."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     as_json: bool = typer.Option(False, "--json", help="Print the ablation entries as JSON instead of tables."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Instruction length ablation (the paper's Figure 3): no instruction vs keywords vs short vs full."""
     setup_logging(verbose)
@@ -163,15 +170,15 @@ def instructir(
                                           "[default: followir-results/<model>/instructir]."),
     family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
     template: Optional[str] = typer.Option(None, "--template", help="Input template."),
-    model_revision: Optional[str] = typer.Option(None, "--model-revision"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none'."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
     as_json: bool = typer.Option(False, "--json", help="Print instructir.json instead of the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """InstructIR: rerank the first stage's top 100 per instruction; Robustness@10 and nDCG@10."""
     setup_logging(verbose)

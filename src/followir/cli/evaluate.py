@@ -19,6 +19,7 @@ from followir.cli.common import (
     setup_logging,
     stdout,
 )
+from followir.cli.help_texts import HELP_JSON, HELP_RESAMPLES, HELP_VERBOSE
 from followir.errors import FollowIRError
 
 
@@ -49,7 +50,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
     intervals: bool = typer.Option(False, "--intervals", help="Show 95% bootstrap intervals in the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Rank each query's candidates under the og and the changed instruction; score; write runs and results."""
     setup_logging(verbose)
@@ -86,9 +87,11 @@ def evaluate(
 @app.command()
 def metrics(
     qrels_og: Path = typer.Option(..., "--qrels-og", exists=True, dir_okay=False, help="TREC qrels, og instruction."),
-    qrels_changed: Path = typer.Option(..., "--qrels-changed", exists=True, dir_okay=False),
+    qrels_changed: Path = typer.Option(..., "--qrels-changed", exists=True, dir_okay=False,
+                                      help="TREC qrels, changed instruction."),
     run_og: Path = typer.Option(..., "--run-og", exists=True, dir_okay=False, help="TREC run, og instruction."),
-    run_changed: Path = typer.Option(..., "--run-changed", exists=True, dir_okay=False),
+    run_changed: Path = typer.Option(..., "--run-changed", exists=True, dir_okay=False,
+                                    help="TREC run, changed instruction."),
     main_metric: str = typer.Option("map_cut_1000", "--main-metric",
                                     help="map_cut_1000 (Robust04, Core17) or ndcg_cut_5 (News21)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: p-MRR, og, changed (raw values)."),
@@ -128,8 +131,8 @@ def metrics(
 def compare(
     a: Path = typer.Argument(..., help="Results folder or results.json of system A."),
     b: Path = typer.Argument(..., help="Results folder or results.json of system B."),
-    as_json: bool = typer.Option(False, "--json"),
-    resamples: int = typer.Option(10_000, "--resamples"),
+    as_json: bool = typer.Option(False, "--json", help=HELP_JSON),
+    resamples: int = typer.Option(10_000, "--resamples", help=HELP_RESAMPLES),
 ) -> None:
     """Paired randomization test between two results files, per shared task (main score and p-MRR)."""
     from followir.evaluation.compare import compare_results

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from followir.cli.common import app, console, fail, setup_logging, stdout
+from followir.cli.help_texts import HELP_VERBOSE
 from followir.errors import FollowIRError
 
 
@@ -34,7 +35,7 @@ def report(
                                                help="mteb version to record in the export [default: the "
                                                     "installed mteb's, else null]."),
     resamples: int = typer.Option(10_000, "--resamples", help="Resamples for intervals and tests."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Aggregate results into the paper's Table 2 (Markdown, CSV, LaTeX, HTML with plots)."""
     setup_logging(verbose)
@@ -86,7 +87,7 @@ def inspect(
     limit: int = typer.Option(20, "--limit", "-n", help="Show at most this many changed documents."),
     snippet_chars: int = typer.Option(240, "--snippet-chars", help="Characters of document text to show."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """One query side by side: og vs changed instruction, and how each changed document moved (p-MRR)."""
     setup_logging(verbose)

@@ -9,6 +9,14 @@ import typer
 from rich.table import Table
 
 from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, setup_logging, stdout
+from followir.cli.help_texts import (
+    HELP_BATCH_SIZE,
+    HELP_DEVICE,
+    HELP_MODEL_REVISION,
+    HELP_RESAMPLES,
+    HELP_TRUST_REMOTE_CODE,
+    HELP_VERBOSE,
+)
 from followir.errors import FollowIRError
 
 _MODEL_HELP = "Registered model name (bm25, all-minilm-l6-v2, ...), or a hub id/path with --family."
@@ -56,15 +64,15 @@ def beir_keywords(
     family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
     template: Optional[str] = typer.Option(None, "--template",
                                            help="Input template (no-instruction profile)."),
-    model_revision: Optional[str] = typer.Option(None, "--model-revision"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
     as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Resamples for the interval and the test."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Original short instruction vs keywords only (Table 3), over a BEIR dataset's full corpus, nDCG@10."""
     setup_logging(verbose)
@@ -118,17 +126,17 @@ def full_retrieval(
                                           "[default: followir-results/<model>/full-retrieval]."),
     family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
     template: Optional[str] = typer.Option(None, "--template", help="Input template."),
-    model_revision: Optional[str] = typer.Option(None, "--model-revision"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of the table."),
-    resamples: int = typer.Option(10_000, "--resamples"),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    resamples: int = typer.Option(10_000, "--resamples", help=HELP_RESAMPLES),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Retrieve over each task's whole corpus (Table 5): no-instruction score, its change with the
     instruction, and p-MRR over the changed documents the model retrieved."""

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from followir.cli.common import app, console, fail, setup_logging, stdout
+from followir.cli.help_texts import HELP_TRUST_REMOTE_CODE, HELP_VERBOSE
 from followir.errors import FollowIRError
 
 
@@ -45,15 +46,16 @@ def train_command(
                                "of the base model)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint in "
                                 "--output (--no-resume deletes them and starts over)."),
-    gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing"),
-    seed: int = typer.Option(42, "--seed"),
+    gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing",
+                                                help="Recompute activations to save memory (slower)."),
+    seed: int = typer.Option(42, "--seed", help="Random seed for data order and LoRA initialisation."),
     deepspeed: Optional[Path] = typer.Option(None, "--deepspeed", exists=True, dir_okay=False,
                                              help="DeepSpeed config file."),
     report_to: Optional[str] = typer.Option(None, "--report-to", help="Comma-separated: wandb, tensorboard, ..."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help="Revision of a hub base model."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     as_json: bool = typer.Option(False, "--json", help="Print followir_model.json to stdout."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Fine-tune a causal LM with LoRA into a yes/no reranker on the prompt evaluation uses.
 

@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from followir.cli.common import RichProgress, app, console, fail, progress_bar, setup_logging, stdout
+from followir.cli.help_texts import HELP_BATCH_SIZE, HELP_DEVICE, HELP_VERBOSE
 from followir.errors import FollowIRError
 
 _ERRORS = (FollowIRError, ValueError, ImportError)
@@ -84,7 +85,7 @@ def narratives(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N narratives (after "
                                         "exclusion and cleaning): a small first run."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Step 1: read (query, instruction) pairs, exclude evaluation topics, drop empty and duplicate ones."""
     setup_logging(verbose)
@@ -110,9 +111,10 @@ def generate(
     concurrency: int = typer.Option(4, "--concurrency", help="Requests in flight at once (openai:)."),
     rpm: Optional[float] = typer.Option(None, "--rpm", help="At most this many requests per minute (openai:)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per HTTP request before it is retried."),
-    temperature: float = typer.Option(0.7, "--temperature"),
+    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of the generator."),
     max_tokens: int = typer.Option(4096, "--max-tokens", help="Answer length limit in tokens."),
-    top_p: Optional[float] = typer.Option(None, "--top-p"),
+    top_p: Optional[float] = typer.Option(None, "--top-p",
+                                          help="Nucleus sampling p of the generator [default: the server's]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first attempt; retry k uses seed + k."),
     attempts: int = typer.Option(3, "--attempts", help="Tries per pair before it is recorded as failed."),
     min_per_label: int = typer.Option(1, "--min-per-label", help="Fewer documents of a label = malformed."),
@@ -125,7 +127,7 @@ def generate(
     cache: Optional[str] = typer.Option(None, "--cache", help=_CACHE_HELP),
     device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (local:)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Step 2: ask a generator LLM for relevant and non-relevant documents (resumable, cached)."""
     setup_logging(verbose)
@@ -169,12 +171,12 @@ def filter_command(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for filtered.jsonl and rejected.jsonl."),
     family: Optional[str] = typer.Option(None, "--family", help="causal-lm or seq2seq, for unregistered judges."),
     threshold: float = typer.Option(0.5, "--threshold", help="Judged relevant when p(true) > threshold."),
-    device: Optional[str] = typer.Option(None, "--device"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Judge input limit in tokens."),
     cache: Optional[str] = typer.Option(None, "--cache", help=_CACHE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Step 3: keep the documents whose judge label (p(true) > threshold) agrees with the generated label."""
     setup_logging(verbose)
@@ -202,7 +204,7 @@ def balance_command(
     seed: int = typer.Option(0, "--seed", help="Seed for --choose random."),
     no_hf: bool = typer.Option(False, "--no-hf", help="Skip the Hugging Face dataset folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Step 4: one relevant and one non-relevant document per query; write the dataset and its datasheet."""
     setup_logging(verbose)
@@ -227,39 +229,44 @@ def train_pipeline(
     exclude: List[str] = typer.Option(["followir"], "--exclude", help="Evaluation tasks whose topics to exclude "
                                       "(repeatable; 'none' excludes nothing) [default: followir]."),
     exclude_id: List[str] = typer.Option([], "--exclude-id", help="A topic id to exclude (repeatable)."),
-    exclude_ids_file: Optional[Path] = typer.Option(None, "--exclude-ids-file", exists=True, dir_okay=False),
+    exclude_ids_file: Optional[Path] = typer.Option(None, "--exclude-ids-file", exists=True, dir_okay=False,
+                                                    help="File of topic ids to exclude, one per line."),
     query_field: str = typer.Option("title", "--query-field", help="title or description (TREC files)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N narratives: a small "
                                         "first run."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible API root (openai:)."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
-    concurrency: int = typer.Option(4, "--concurrency"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable with the key."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Requests in flight at once (openai:)."),
     rpm: Optional[float] = typer.Option(None, "--rpm", help="Requests per minute limit (openai:)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per HTTP request before it is retried."),
-    temperature: float = typer.Option(0.7, "--temperature"),
-    max_tokens: int = typer.Option(4096, "--max-tokens"),
-    top_p: Optional[float] = typer.Option(None, "--top-p"),
-    seed: int = typer.Option(0, "--seed"),
-    attempts: int = typer.Option(3, "--attempts"),
-    min_per_label: int = typer.Option(1, "--min-per-label"),
-    max_per_label: int = typer.Option(3, "--max-per-label"),
-    min_words: int = typer.Option(20, "--min-words"),
-    price_input: Optional[float] = typer.Option(None, "--price-input"),
-    price_output: Optional[float] = typer.Option(None, "--price-output"),
-    judge_family: Optional[str] = typer.Option(None, "--judge-family"),
-    threshold: float = typer.Option(0.5, "--threshold"),
-    judge_batch_size: Optional[int] = typer.Option(None, "--judge-batch-size"),
-    judge_max_length: Optional[int] = typer.Option(None, "--judge-max-length"),
-    per_label: int = typer.Option(1, "--per-label"),
-    require_both: bool = typer.Option(False, "--require-both"),
-    choose: str = typer.Option("confident", "--choose"),
+    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of the generator."),
+    max_tokens: int = typer.Option(4096, "--max-tokens", help="Answer length limit in tokens."),
+    top_p: Optional[float] = typer.Option(None, "--top-p",
+                                          help="Nucleus sampling p of the generator [default: the server's]."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first attempt; retry k uses seed + k."),
+    attempts: int = typer.Option(3, "--attempts", help="Tries per pair before it is recorded as failed."),
+    min_per_label: int = typer.Option(1, "--min-per-label", help="Fewer documents of a label = malformed."),
+    max_per_label: int = typer.Option(3, "--max-per-label", help="Documents kept per label (the prompt asks 3)."),
+    min_words: int = typer.Option(20, "--min-words", help="Shorter pieces of an answer are not documents."),
+    price_input: Optional[float] = typer.Option(None, "--price-input", help="US$ per 1M prompt tokens."),
+    price_output: Optional[float] = typer.Option(None, "--price-output", help="US$ per 1M output tokens."),
+    judge_family: Optional[str] = typer.Option(None, "--judge-family",
+                                               help="Family of an unregistered judge model (e.g. causal-lm)."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Judged relevant when p(true) > threshold."),
+    judge_batch_size: Optional[int] = typer.Option(None, "--judge-batch-size",
+                                                   help="Judge batch size [default: per family]."),
+    judge_max_length: Optional[int] = typer.Option(None, "--judge-max-length",
+                                                   help="Judge maximum input length in tokens [default: the model's]."),
+    per_label: int = typer.Option(1, "--per-label", help="Documents kept per label per query (the paper: 1)."),
+    require_both: bool = typer.Option(False, "--require-both", help="Drop queries lacking either label."),
+    choose: str = typer.Option("confident", "--choose", help="confident (judge's surest), first or random."),
     skip_train: bool = typer.Option(False, "--skip-train", help="Stop after the dataset (no LoRA training)."),
     train_option: List[str] = typer.Option([], "--train-option", help="LoraConfig field as KEY=VALUE "
                                            "(repeatable), e.g. --train-option epochs=1."),
     cache: Optional[str] = typer.Option(None, "--cache", help=_CACHE_HELP),
-    device: Optional[str] = typer.Option(None, "--device"),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     as_json: bool = typer.Option(False, "--json", help="Print what each step did as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """All steps: narratives -> generate -> filter -> balance -> LoRA training. A rerun resumes."""
     setup_logging(verbose)
