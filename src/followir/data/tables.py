@@ -29,45 +29,85 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
                               f"use one of {', '.join(TABLE_SUFFIXES)}")
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of a UTF-8 file, line ends removed; a byte-order mark on line 1 is dropped.
+
+    Bytes that are not UTF-8 raise a ``DataFormatError`` naming the line, never a bare codec error.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFormatError(path, number, f"invalid JSON ({e.msg})",
-                                      "write one JSON object per line") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, number, "a line is not a JSON object",
-                                      "write one JSON object per line")
-            yield number, row
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataFormatError(path, number, f"bytes that are not UTF-8 ({raw[e.start:e.end]!r} at "
+                                      f"column {e.start + 1})",
+                                      "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield number, line.rstrip("\n").rstrip("\r")
+
+
+def _refuse_duplicate_keys(path: Path, number: int):
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        row: dict = {}
+        for key, value in pairs:
+            if key in row:
+                raise DataFormatError(path, number, f"the object holds the key {key!r} twice",
+                                      "give each field once per line")
+            row[key] = value
+        return row
+
+    return hook
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    for number, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, object_pairs_hook=_refuse_duplicate_keys(path, number))
+        except json.JSONDecodeError as e:
+            raise DataFormatError(path, number, f"invalid JSON ({e.msg})",
+                                  "write one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise DataFormatError(path, number, "a line is not a JSON object",
+                                  "write one JSON object per line")
+        yield number, row
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, dict]]:
+    import pyarrow
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pyarrow.ArrowException, OSError) as e:
+        raise DataFormatError(path, None, f"not a readable parquet file ({e})",
+                              "write the table with pyarrow or pandas .to_parquet(), or use jsonl") from None
     for number, row in enumerate(table.to_pylist(), start=1):
         yield number, row
 
 
 def _read_tsv(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as f:
-        header_line = f.readline()
-        if not header_line.strip():
-            raise DataFormatError(path, 1, "the file has no header line",
-                                  "start the file with tab-separated column names")
-        header = header_line.rstrip("\n").rstrip("\r").split("\t")
-        for number, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            values = line.rstrip("\n").rstrip("\r").split("\t")
-            if len(values) != len(header):
-                raise DataFormatError(path, number, f"{len(values)} columns, the header has {len(header)}",
-                                      f"give each line the columns {header}")
-            yield number, dict(zip(header, values))
+    lines = text_lines(path)
+    _, header_line = next(lines, (1, ""))
+    if not header_line.strip():
+        raise DataFormatError(path, 1, "the file has no header line",
+                              "start the file with tab-separated column names")
+    header = header_line.split("\t")
+    for name in header:
+        if header.count(name) > 1:
+            raise DataFormatError(path, 1, f"the header names the column {name!r} twice",
+                                  "give each column a distinct name")
+    for number, line in lines:
+        if not line.strip():
+            continue
+        values = line.split("\t")
+        if len(values) != len(header):
+            raise DataFormatError(path, number, f"{len(values)} columns, the header has {len(header)}",
+                                  f"give each line the columns {header}")
+        yield number, dict(zip(header, values))
 
 
 def require(row: dict, key: str, path: Path | str, line: int, *, allow_empty: bool = False) -> str:
@@ -80,6 +120,16 @@ def require(row: dict, key: str, path: Path | str, line: int, *, allow_empty: bo
         value = str(value)
     if not allow_empty and not value.strip():
         raise DataFormatError(path, line, f"field {key!r} is empty", f"give {key!r} a non-empty value")
+    return value
+
+
+def check_id(value: str, path: Path | str, line: int | None, what: str = "id") -> str:
+    """``value`` if it can be written to a TREC file and read back identically (non-empty, no whitespace)."""
+    if not value:
+        raise DataFormatError(path, line, f"{what} is empty", f"give every {what} a value")
+    if value.split() != [value]:
+        raise DataFormatError(path, line, f"{what} {value!r} holds whitespace, so TREC run and qrels files "
+                              "cannot hold it", "remove the whitespace from the id (e.g. replace it with '_')")
     return value
 
 

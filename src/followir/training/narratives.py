@@ -125,7 +125,7 @@ def read_ids_file(path: str | Path) -> list[str]:
 
 def _label(path: Path) -> str:
     name = path.name
-    for suffix in (".txt", ".jsonl", ".json", ".parquet"):
+    for suffix in (".txt", ".xml", ".jsonl", ".json", ".parquet"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return name[len("topics."):] if name.startswith("topics.") else name
@@ -134,9 +134,10 @@ def _label(path: Path) -> str:
 def _is_topic_file(path: Path) -> bool:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return "<top>" in f.read(1 << 16).lower()
+            head = f.read(1 << 16).lower()
     except OSError:
         return False
+    return "<top>" in head or "<topic" in head  # SGML <top> blocks or XML <topic number=...> elements
 
 
 def _read_topic_file(path: Path, query_field: str) -> list[NarrativePair]:
