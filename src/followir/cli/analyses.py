@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, setup_logging, stdout
+from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, say, setup_logging, stdout
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
@@ -121,7 +121,7 @@ def ablation(
         return
     for name, result in entries.items():
         _print_ablation(model, name, result)
-    console.print(f"ablation added to {folder / 'results.json'} (runs: <task>.ablation.<variant>.trec)")
+    say(f"ablation added to {folder / 'results.json'} (runs: <task>.ablation.<variant>.trec)")
 
 
 def _print_ablation(model: str, task: str, result) -> None:
@@ -141,7 +141,7 @@ def _print_ablation(model: str, task: str, result) -> None:
     stdout.print(table)
     generated = data["generation"]["generated"]
     if generated:
-        console.print(f"generated keywords/short instructions for {len(generated)} queries "
+        say(f"generated keywords/short instructions for {len(generated)} queries "
                       f"with {data['generation']['generator'].get('name')}")
     if data["excluded"]:
         failed = Table(title="Left out of every variant (generation failed)", style="red")
@@ -224,5 +224,5 @@ def instructir(
     table.add_row(model, _x100(out["robustness@10"]) + _ci(out["intervals"]["robustness@10"]),
                   _x100(out["ndcg@10"]) + _ci(out["intervals"]["ndcg@10"]))
     stdout.print(table)
-    console.print(f"{counts['targets_in_first_stage']} of {counts['instructions']} targets are in the first "
+    say(f"{counts['targets_in_first_stage']} of {counts['instructions']} targets are in the first "
                   f"stage's top {depth}; runs and instructir.json written to {folder}")

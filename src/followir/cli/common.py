@@ -4,32 +4,67 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Evaluate and teach instruction-following retrieval (FollowIR).")
-console = Console(stderr=True)
-stdout = Console()
+# Messages carry paths, ids and install lines such as 'followir[llm]': never read them as console markup.
+console = Console(stderr=True, markup=False, highlight=False)
+stdout = Console(markup=False)
+
+
+def message(label: str, text: object, style: str) -> Text:
+    return Text.assemble((label, style), " ", str(text))
+
+
+def say(text: object) -> None:
+    """An informational line on stderr, never hard-wrapped (piped and logged lines stay whole)."""
+    console.print(Text(str(text)), soft_wrap=True)
+
+
+def warn(text: object) -> None:
+    console.print(message("warning:", text, "yellow"), soft_wrap=True)
+
+
+def fail(error: Exception | str) -> NoReturn:
+    """Print ``error: ...`` on stderr, whole and unwrapped, and exit 2 (bad input)."""
+    console.print(message("error:", error, "bold red"), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+class MessageHandler(logging.Handler):
+    """Log records as ``warning: ...`` lines on the shared console: unwrapped, no markup, above progress bars."""
+
+    STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red", "critical": "bold red"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # pragma: no cover - logging's own contract
+            self.handleError(record)
+            return
+        level = record.levelname.lower()
+        console.print(message(f"{level}:", text, self.STYLES.get(level, "")), soft_wrap=True)
 
 
 def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
+                        handlers=[MessageHandler()], force=True)
+    logging.captureWarnings(True)
+    from followir.hub_access import quiet_hub_logging
 
-
-def fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/] {error}")
-    raise typer.Exit(2)
+    quiet_hub_logging()
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"),
+    return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}", markup=False),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 

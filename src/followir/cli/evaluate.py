@@ -16,6 +16,7 @@ from followir.cli.common import (
     print_table,
     progress_bar,
     safe_name,
+    say,
     setup_logging,
     stdout,
 )
@@ -81,7 +82,7 @@ def evaluate(
         stdout.print_json(data=results)
     else:
         print_table([results], intervals)
-        console.print(f"runs and results.json written to {folder}")
+        say(f"runs and results.json written to {folder}")
 
 
 @app.command()
@@ -99,14 +100,13 @@ def metrics(
 ) -> None:
     """Compute p-MRR and trec_eval measures from your own TREC qrels and run files."""
     setup_logging(False)
-    from followir.data.trec import read_qrels, read_run
+    from followir.data.trec import read_followir_files
     from followir.metrics.followir_scores import score_followir
     from followir.metrics.trec_measures import MEASURES
     from followir.records import derive_changed_documents
 
     try:
-        og, changed = read_qrels(qrels_og), read_qrels(qrels_changed)
-        r_og, r_changed = read_run(run_og), read_run(run_changed)
+        og, changed, r_og, r_changed = read_followir_files(qrels_og, qrels_changed, run_og, run_changed)
         scores = score_followir(og.judgements, changed.judgements, r_og.scores, r_changed.scores,
                                 derive_changed_documents(og, changed), main_metric)
     except (FollowIRError, ValueError) as e:

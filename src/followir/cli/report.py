@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from followir.cli.common import app, console, fail, setup_logging, stdout
+from followir.cli.common import app, fail, say, setup_logging, stdout, warn
 from followir.cli.help_texts import HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -51,9 +51,9 @@ def report(
         fail(e)
     print_report_table(built.table, intervals)
     for path in written.values():
-        console.print(f"wrote {path}")
+        say(f"wrote {path}")
     if exported:
-        console.print(f"exported {len(exported)} files for MTEB under {mteb_export / 'results'}")
+        say(f"exported {len(exported)} files for MTEB under {mteb_export / 'results'}")
 
 
 def print_report_table(table, intervals: bool) -> None:
@@ -135,7 +135,7 @@ def render_inspection(found, limit: int) -> None:
     stdout.print(" · ".join(facts))
     reported = found.reported_p_mrr
     if reported is not None and found.documents and abs(reported - found.p_mrr) > 1e-9:
-        console.print(f"[yellow]warning:[/] results.json says p-MRR {reported * 100:+.1f} for this query; "
+        warn(f"results.json says p-MRR {reported * 100:+.1f} for this query; "
                       "the run files and data give the value above (was the data changed since?)")
     if not found.documents:
         stdout.print("This query has no changed documents, so it does not count towards p-MRR.")

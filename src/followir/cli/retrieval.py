@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, setup_logging, stdout
+from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, say, setup_logging, stdout
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
@@ -109,7 +109,7 @@ def beir_keywords(
     stdout.print(table)
     stdout.print(f"original query: {result.original.example_query!r}")
     stdout.print(f"keywords query: {result.keywords.example_query!r}")
-    console.print(f"runs and {path.name} written to {folder} ({result.timings['total_s']:.1f} s)")
+    say(f"runs and {path.name} written to {folder} ({result.timings['total_s']:.1f} s)")
 
 
 @app.command("full-retrieval")
@@ -178,4 +178,4 @@ def full_retrieval(
                       f"{r.instruction_p_value:.4f}", f"{r.p_mrr * 100:+.1f}",
                       f"{r.changed_documents_retrieved}/{r.changed_documents}")
     stdout.print(table)
-    console.print(f"runs and {path.name} written to {folder}")
+    say(f"runs and {path.name} written to {folder}")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from followir.cli.common import app, console, fail, setup_logging, stdout
+from followir.cli.common import app, fail, say, setup_logging, stdout
 from followir.cli.help_texts import HELP_TRUST_REMOTE_CODE, HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -87,6 +87,6 @@ def train_command(
     for when in ("before", "final"):
         if when in metrics:
             m = metrics[when]
-            console.print(f"held-out {when}: AUC {m.get('auc', float('nan')):.3f}, accuracy "
+            say(f"held-out {when}: AUC {m.get('auc', float('nan')):.3f}, accuracy "
                           f"{m.get('accuracy', float('nan')):.3f}, loss {m.get('loss', float('nan')):.4f}")
-    console.print(f"trained model written to {folder}; evaluate it with: followir evaluate --model {folder}")
+    say(f"trained model written to {folder}; evaluate it with: followir evaluate --model {folder}")

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from followir.cli.common import RichProgress, app, console, fail, progress_bar, setup_logging, stdout
+from followir.cli.common import RichProgress, app, fail, progress_bar, say, setup_logging, stdout
 from followir.cli.help_texts import HELP_BATCH_SIZE, HELP_DEVICE, HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -23,11 +23,11 @@ def _print_counts(title: str, manifest: dict, as_json: bool) -> None:
     if as_json:
         stdout.print_json(data=manifest)
         return
-    console.print(f"[bold]{title}[/]")
+    say(title)
     for key, value in manifest.get("counts", {}).items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value) if len(json.dumps(value)) < 100 else f"({len(value)} entries)"
-        console.print(f"  {key}: {value}")
+        say(f"  {key}: {value}")
 
 
 def _exclusions(exclude_ids: List[str], exclude_ids_file: Optional[Path]) -> list[str]:
@@ -294,7 +294,7 @@ def train_pipeline(
         state = "skipped (up to date)" if not info.get("ran") else "done"
         if info.get("skipped"):
             state = "skipped (--skip-train)"
-        console.print(f"{step}: {state} {info.get('output', '')}")
+        say(f"{step}: {state} {info.get('output', '')}")
     datasheet = Path(output) / "datasheet.md"
     if datasheet.exists():
         stdout.print(datasheet.read_text(encoding="utf-8"))

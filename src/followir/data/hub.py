@@ -22,6 +22,13 @@ def fetch_dataset(repo_id: str, revision: str | None, cache_dir: str | Path | No
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    from followir.hub_access import check_available
+
+    cached = check_available(repo_id, "dataset", revision, "the dataset's files",
+                             "connect to the internet once (unset HF_HUB_OFFLINE), or download the dataset "
+                             "elsewhere and pass its folder as --task PATH", cache_dir)
+    if cached is not None:
+        return cached
     log.info("fetching dataset %s@%s", repo_id, revision or "main")
     try:
         folder = snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision,

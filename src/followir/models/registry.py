@@ -174,21 +174,28 @@ def template_for_family(family: str) -> str:
 def load_model(name: str, family: str | None = None, **overrides) -> Reranker:
     spec = resolve(name, family)
     fam = FAMILIES[spec.family]
-    for module in fam.requires:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise MissingDependencyError(
-                f"model family {fam.name!r} needs {module!r}: pip install 'followir[{fam.extra}]'"
-            ) from None
-    module_name, _, attr = fam.factory.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
     kwargs = dict(spec.settings)
     if spec.model_id is not None:
         kwargs["model_id"] = resolve_model_id(spec.model_id)
     if spec.revision is not None:
         kwargs["revision"] = spec.revision
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    if "model_id" in kwargs:
+        from followir.models.weights import check_model_weights
+
+        check_model_weights(spec.name, spec.family, spec.model_id, kwargs["model_id"], kwargs.get("revision"))
+    for module in fam.requires:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            from followir.models.runtime import install_line
+
+            raise MissingDependencyError(
+                f"model family {fam.name!r} needs {module!r}, which is not installed. "
+                f"Fix: {install_line(module, fam.extra)}"
+            ) from None
+    module_name, _, attr = fam.factory.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
     import inspect
 
     accepted = inspect.signature(factory).parameters
