@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from followir.data.tables import parse_relevance, read_rows, require
+from followir.data.tables import check_id, parse_relevance, read_rows, require
 from followir.errors import DataFormatError, UnknownNameError
 from followir.records import Document, Qrels
 
@@ -120,7 +120,7 @@ def _first_existing(folder: Path, names: list[str], what: str) -> Path:
 def _read_corpus(path: Path) -> dict[str, Document]:
     corpus: dict[str, Document] = {}
     for line, row in read_rows(path):
-        doc_id = require(row, "_id", path, line)
+        doc_id = check_id(require(row, "_id", path, line), path, line, "document id")
         if doc_id in corpus:
             raise DataFormatError(path, line, f"document {doc_id!r} appears twice", "keep one line per _id")
         text = require(row, "text", path, line, allow_empty=True)
@@ -134,7 +134,7 @@ def _read_corpus(path: Path) -> dict[str, Document]:
 def _read_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
     for line, row in read_rows(path):
-        qid = require(row, "_id", path, line)
+        qid = check_id(require(row, "_id", path, line), path, line, "query id")
         if qid in queries:
             raise DataFormatError(path, line, f"query {qid!r} appears twice", "keep one line per _id")
         queries[qid] = require(row, "text", path, line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from followir.data.tables import check_id
 from followir.errors import DataFormatError
 from followir.records import Document, Qrels, Query, Task, derive_changed_documents
 
@@ -33,6 +34,7 @@ class TaskBuilder:
         self._changed_where: dict[str, Where] = {}
 
     def add_document(self, doc_id: str, text: str, title: str, path: Path | str, line: int) -> None:
+        check_id(doc_id, path, line, "document id")
         if doc_id in self._docs:
             first = self._doc_where[doc_id]
             raise DataFormatError(path, line, f"duplicate document id {doc_id!r} (first at {_fmt(first)})",
@@ -44,6 +46,7 @@ class TaskBuilder:
         self._doc_where[doc_id] = (str(path), line)
 
     def add_query(self, query: Query, path: Path | str, line: int | None) -> None:
+        check_id(query.id, path, line, "query id")
         if query.id in self._queries:
             first = self._query_where[query.id]
             raise DataFormatError(path, line, f"duplicate query id {query.id!r} (first at {_fmt(first)})",
@@ -58,6 +61,7 @@ class TaskBuilder:
 
     def add_judgement(self, variant: str, qid: str, doc_id: str, relevance: int,
                       path: Path | str, line: int) -> None:
+        check_id(doc_id, path, line, "document id")
         per_query = self._qrels[variant].setdefault(qid, {})
         if doc_id in per_query:
             raise DataFormatError(path, line, f"document {doc_id!r} judged twice for query {qid!r}",

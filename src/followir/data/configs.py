@@ -33,18 +33,32 @@ def _front_matter(root: Path) -> dict:
 
 
 def _declared(root: Path, config: str) -> list[tuple[str, list[Path]]] | None:
-    for entry in _front_matter(root).get("configs") or []:
+    readme = root / "README.md"
+    configs = _front_matter(root).get("configs") or []
+    if not isinstance(configs, list):
+        raise DataFormatError(readme, None, f"'configs' is a {type(configs).__name__}, not a list",
+                              "write configs as a list of {config_name, data_files} entries")
+    for entry in configs:
         if not isinstance(entry, dict) or entry.get("config_name") != config:
             continue
         data_files = entry.get("data_files")
-        if isinstance(data_files, (str, list)) and not (isinstance(data_files, list) and data_files
-                                                        and isinstance(data_files[0], dict)):
+        if isinstance(data_files, str) or (isinstance(data_files, list)
+                                           and all(isinstance(f, str) for f in data_files)):
             patterns = [data_files] if isinstance(data_files, str) else list(data_files)
             return [("train", _glob(root, patterns))]
+        if not isinstance(data_files, list) or not all(isinstance(f, dict) for f in data_files):
+            raise DataFormatError(readme, None, f"config {config!r}: 'data_files' is {data_files!r}, not a path "
+                                  "or a list of {split, path} entries",
+                                  "give data_files as a path, a list of paths, or a list of {split, path}")
         out = []
-        for split_entry in data_files or []:
+        for split_entry in data_files:
             pattern = split_entry.get("path")
-            patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
+            if not pattern or not (isinstance(pattern, str)
+                                   or (isinstance(pattern, list) and all(isinstance(x, str) for x in pattern))):
+                raise DataFormatError(readme, None, f"config {config!r}: the data_files entry {split_entry!r} has "
+                                      "no 'path' (a file path or glob, or a list of them)",
+                                      "give every data_files entry a 'path'")
+            patterns = [pattern] if isinstance(pattern, str) else list(pattern)
             out.append((str(split_entry.get("split", "train")), _glob(root, patterns)))
         return out
     return None

@@ -131,13 +131,23 @@ def _read_mteb(root: Path, builder: TaskBuilder) -> None:
     instructions: dict[str, dict[str, str]] = {}
     for path in config_files(root, "queries", prefer_split="test"):
         for line, row in read_rows(path):
-            variant, qid = _split_variant(require(row, _id_field(row), path, line), path, line)
+            raw = require(row, _id_field(row), path, line)
+            variant, qid = _split_variant(raw, path, line)
+            if variant in texts.get(qid, {}):
+                first = texts[qid][variant]
+                raise DataFormatError(path, line, f"duplicate query id {raw!r} (first at {first[1]}:{first[2]})",
+                                      "give every query id one row")
             texts.setdefault(qid, {})[variant] = (require(row, "text", path, line), path, line)
             if row.get("instruction"):
                 instructions.setdefault(qid, {})[variant] = str(row["instruction"])
+    inline = {qid: set(v) for qid, v in instructions.items()}
     for path in config_files(root, "instruction", required=False, prefer_split="test"):
         for line, row in read_rows(path):
-            variant, qid = _split_variant(require(row, "query-id", path, line), path, line)
+            raw = require(row, "query-id", path, line)
+            variant, qid = _split_variant(raw, path, line)
+            if variant in instructions.get(qid, {}) and variant not in inline.get(qid, set()):
+                raise DataFormatError(path, line, f"a second instruction for {raw!r}",
+                                      "give every query id one instruction row")
             instructions.setdefault(qid, {})[variant] = require(row, "instruction", path, line)
     for qid, by_variant in texts.items():
         text, path, line = by_variant.get("og") or by_variant["changed"]

@@ -330,3 +330,28 @@ def write_run(run: Run | Mapping[str, Mapping[str, float]], path: str | Path, ta
                 ranking = ranking[:depth]
             for rank, doc in enumerate(ranking, start=1):
                 f.write(f"{qid} Q0 {doc} {rank} {float(docs[doc])!r} {tag}\n")
+
+
+def read_followir_files(qrels_og: str | Path, qrels_changed: str | Path, run_og: str | Path,
+                        run_changed: str | Path) -> tuple[Qrels, Qrels, Run, Run]:
+    """The four files of ``followir metrics``, refused when together they yield nothing to score: og qrels
+    without a relevant document, or a run that shares no query with the qrels."""
+    og, changed = read_qrels(qrels_og), read_qrels(qrels_changed)
+    if not any(r > 0 for docs in og.judgements.values() for r in docs.values()):
+        raise DataFormatError(qrels_og, None, "the og qrels hold no relevant document, so no measure and no "
+                              "p-MRR is defined", "pass the og qrels (relevance > 0 marks a relevant document)")
+    judged = set(og.judgements) | set(changed.judgements)
+    runs = []
+    for path in (run_og, run_changed):
+        run = read_run(path)
+        if not judged & set(run.scores):
+            raise DataFormatError(path, None, f"the run has no query in common with the qrels (run: "
+                                  f"{_some(run.scores)}; qrels: {_some(judged)})",
+                                  "pass a run of the same topics; query ids must match the qrels exactly")
+        runs.append(run)
+    return og, changed, runs[0], runs[1]
+
+
+def _some(ids) -> str:
+    ordered = sorted(ids)
+    return ", ".join(ordered[:3]) + (f", ... ({len(ordered)} queries)" if len(ordered) > 3 else "")

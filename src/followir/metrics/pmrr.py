@@ -8,14 +8,19 @@ og instruction (``R_og``) with its rank under the changed one (``R_new``)::
 
 Scores are averaged within a query, then over queries (queries with no changed documents are left out).
 Ranks break score ties by document id, descending, so input order never matters; a document missing
-from a run ranks ``len(run) + 1``.
+from a run that ranks its query ranks ``len(run) + 1``. A query ranked in only one of the two runs (or in
+neither) has no p-MRR: it is left out, as MTEB does, with one warning that counts such queries.
+Sums run in sorted order, so results do not depend on ``PYTHONHASHSEED``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Mapping
 
 from followir.records import rank_documents
+
+log = logging.getLogger(__name__)
 
 
 def rank_change_score(og_rank: int, new_rank: int) -> float:
@@ -43,18 +48,32 @@ def p_mrr_per_query(
     run_changed: Mapping[str, Mapping[str, float]],
     changed_documents: Mapping[str, frozenset[str] | set[str] | list[str]],
 ) -> dict[str, float]:
-    """p-MRR of each query that has at least one changed document."""
+    """p-MRR of each query that has a changed document and a ranking in both runs (one warning counts
+    the queries left out for lack of a ranking)."""
     out: dict[str, float] = {}
+    skipped = skipped_queries(run_og, run_changed, changed_documents)
+    if skipped:
+        log.warning("p-MRR leaves out %d %s ranked in only one of the two runs, or in neither (as MTEB does): "
+                    "%s", len(skipped), "query" if len(skipped) == 1 else "queries", ", ".join(skipped[:10])
+                    + (", ..." if len(skipped) > 10 else ""))
     for qid, docs in changed_documents.items():
-        if not docs:
+        if not docs or qid in skipped:
             continue
-        og_scores = run_og.get(qid, {})
-        new_scores = run_changed.get(qid, {})
+        og_scores, new_scores = run_og[qid], run_changed[qid]
         og_ranks, new_ranks = ranks(og_scores), ranks(new_scores)
         og_absent, new_absent = len(og_scores) + 1, len(new_scores) + 1
-        terms = [rank_change_score(og_ranks.get(d, og_absent), new_ranks.get(d, new_absent)) for d in docs]
+        terms = [rank_change_score(og_ranks.get(d, og_absent), new_ranks.get(d, new_absent)) for d in sorted(docs)]
         out[qid] = sum(terms) / len(terms)
     return out
+
+
+def skipped_queries(
+    run_og: Mapping[str, Mapping[str, float]],
+    run_changed: Mapping[str, Mapping[str, float]],
+    changed_documents: Mapping[str, frozenset[str] | set[str] | list[str]],
+) -> list[str]:
+    """Queries with changed documents that p-MRR leaves out: not ranked in both runs (sorted)."""
+    return sorted(q for q, docs in changed_documents.items() if docs and not (run_og.get(q) and run_changed.get(q)))
 
 
 def p_mrr(
