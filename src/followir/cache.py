@@ -20,6 +20,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from followir.errors import FollowIRError, ModelOutputError
+
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "followir"
 
 
@@ -65,13 +67,66 @@ def _use_wal(db: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.5)
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class CacheFileError(FollowIRError, ValueError):
+    """The cache path is a folder, not an SQLite file, or cannot be opened."""
+
+
+def check_cache_file(path: str | Path) -> None:
+    """Refuse, before any work, a cache path that is a folder, lies below a file, or holds something other than
+    an SQLite database (an empty or absent file is fine: it becomes a new cache)."""
+    path = Path(path)
+    fix = "pass --cache a file path (e.g. ~/.cache/followir/cache.sqlite), or --cache none"
+    if path.is_dir():
+        raise CacheFileError(f"the cache {path} is a folder, not a file. Fix: {fix}")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise CacheFileError(f"the cache {path} lies below {parent}, which is a file. Fix: {fix}")
+    if path.is_file() and path.stat().st_size:
+        try:
+            with path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError as e:
+            raise CacheFileError(f"cannot read the cache {path} ({e.strerror}). Fix: {fix}") from None
+        if head != SQLITE_HEADER:
+            raise CacheFileError(f"the cache {path} is not an SQLite database (followir keeps its scores in "
+                                 f"SQLite; this file would be overwritten). Fix: {fix}")
+
+
 def open_database(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit: ``Transaction``), WAL, waiting on locks."""
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=check_same_thread)
-    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-    _use_wal(db)
-    db.execute("PRAGMA synchronous=NORMAL")
+    check_cache_file(path)
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                             check_same_thread=check_same_thread)
+        db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        _use_wal(db)
+        db.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise
+        raise CacheFileError(f"cannot open the cache {path} ({e}). Fix: pass --cache a writable SQLite file, "
+                             f"or --cache none") from None
     return db
+
+
+def finite_scores(items: Mapping[str, float]) -> list[tuple[str, float]]:
+    """The items as (key, float) rows; a non-finite value is an error (nothing non-finite is ever cached)."""
+    rows = [(k, float(v)) for k, v in items.items()]
+    bad = [k for k, v in rows if not np.isfinite(v)]
+    if bad:
+        raise ModelOutputError(f"refusing to cache {len(bad)} non-finite score(s) (key {bad[0]})")
+    return rows
+
+
+def finite_vector(key: str, value) -> np.ndarray:
+    arr = np.ascontiguousarray(value, dtype=np.float32)
+    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+        raise ModelOutputError(f"refusing to cache embedding {key}: shape {arr.shape}, "
+                               f"{int(arr.size - np.isfinite(arr).sum())} non-finite value(s)")
+    return arr
 
 
 class Cache:
@@ -79,6 +134,7 @@ class Cache:
 
     def __init__(self, path: str | Path, model_key: str):
         self.path = Path(path)
+        check_cache_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.model_key = model_key
         self._local = threading.local()
@@ -112,9 +168,9 @@ class Cache:
     def put_scores(self, items: Mapping[str, float]) -> None:
         if not items:
             return
+        rows = [(self.model_key, k, v) for k, v in finite_scores(items)]
         with self._connect() as db:
-            db.executemany("INSERT OR IGNORE INTO scores VALUES (?, ?, ?)",
-                           [(self.model_key, k, float(v)) for k, v in items.items()])
+            db.executemany("INSERT OR IGNORE INTO scores VALUES (?, ?, ?)", rows)
         self.writes += len(items)
 
     def get_embeddings(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
@@ -128,11 +184,17 @@ class Cache:
             return
         rows = []
         for k, v in items.items():
-            arr = np.ascontiguousarray(v, dtype=np.float32)
+            arr = finite_vector(k, v)
             rows.append((self.model_key, k, int(arr.size), arr.tobytes()))
         with self._connect() as db:
             db.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?)", rows)
         self.writes += len(items)
+
+    def embedding_dim(self) -> int | None:
+        """The dimension of the embeddings already stored for this model (None when there are none)."""
+        with self._connect(write=False) as db:
+            row = db.execute("SELECT dim FROM embeddings WHERE model = ? LIMIT 1", (self.model_key,)).fetchone()
+        return None if row is None else int(row[0])
 
     def count(self, table: str = "scores") -> int:
         if table not in ("scores", "embeddings"):

@@ -36,3 +36,17 @@ class MissingDependencyError(FollowIRError, ImportError):
 
 class APIError(FollowIRError, RuntimeError):
     """A remote model service refused, failed or is not configured; the message says what to do."""
+
+
+class ModelOutputError(FollowIRError, RuntimeError):
+    """A model or server produced an unusable output (a non-finite score or vector); names the model, the query
+    and the document. Such outputs are never cached."""
+
+
+class InputTooLongError(FollowIRError, ValueError):
+    """A query plus instruction does not fit a model's input limit, and the family cannot cut it (only
+    documents are truncated); names the query and the limit."""
+
+
+class OptionError(FollowIRError, ValueError):
+    """A command-line option (or its library argument) has a value that cannot work; names the option."""

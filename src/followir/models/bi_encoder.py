@@ -2,13 +2,16 @@
 
 Each distinct text is encoded once per run (documents are shared by og and changed queries and across
 queries), embeddings are cached on disk keyed by model and exact text, and reruns or new instruction
-variants reuse them. Texts are encoded in a fixed plan of length-sorted chunks, each cached in one
-transaction, so an interrupted run resumes where it stopped.
+variants reuse them. Texts are encoded in a fixed plan of length-sorted batches; what is encoded is committed
+to the cache every ``commit_seconds`` (5 s) or every ``chunk_size`` texts, whichever comes first, so a run
+killed at any moment loses at most a few seconds of work and resumes where it stopped. A non-finite vector is
+never cached: the run stops naming the model, the query and the document.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Sequence
 
 import numpy as np
@@ -28,7 +31,7 @@ class BiEncoder(EmbeddingReranker):
     def __init__(self, model_id: str, revision: str | None = None, template: str = "plain",
                  similarity: str | None = None, device: str | None = None, batch_size: int | None = None,
                  max_length: int | None = None, cache_path: str | None = None, trust_remote_code: bool = False,
-                 chunk_size: int = 2048):
+                 chunk_size: int = 2048, commit_seconds: float = 5.0):
         self.model_id, self.revision = model_id, revision
         self.template = get_template(template)
         if similarity not in (None, "cosine", "dot"):
@@ -40,6 +43,7 @@ class BiEncoder(EmbeddingReranker):
         self.cache_path = cache_path
         self.trust_remote_code = trust_remote_code
         self.chunk_size = chunk_size
+        self.commit_seconds = commit_seconds
         self._model = None
         self.last_stats: dict[str, int] = {}
 
@@ -79,17 +83,31 @@ class BiEncoder(EmbeddingReranker):
         out = {t: stored[k] for t, k in keys.items() if k in stored}
         missing = len(unique) - len(out)
         progress.start(missing, "texts")
-        for start in range(0, len(unique), self.chunk_size):
-            chunk = unique[start:start + self.chunk_size]
-            if all(t in out for t in chunk):
-                continue
-            vectors = self.model.encode(chunk, batch_size=self.batch_size, convert_to_numpy=True,
-                                        show_progress_bar=False).astype(np.float32)
-            fresh = dict(zip(chunk, vectors))
-            if cache:
-                cache.put_embeddings({keys[t]: v for t, v in fresh.items()})
-            out.update(fresh)
-            progress.advance(len(chunk))
+        pending: dict[str, np.ndarray] = {}
+        last_commit = time.monotonic()
+
+        def commit() -> None:
+            nonlocal last_commit
+            if cache and pending:  # non-finite vectors stay out of the cache (``rerank`` names them)
+                cache.put_embeddings({keys[t]: v for t, v in pending.items() if np.isfinite(v).all()})
+            pending.clear()
+            last_commit = time.monotonic()
+
+        try:
+            for start in range(0, len(unique), self.batch_size):
+                batch = unique[start:start + self.batch_size]
+                if all(t in out for t in batch):
+                    continue
+                vectors = self.model.encode(batch, batch_size=self.batch_size, convert_to_numpy=True,
+                                            show_progress_bar=False).astype(np.float32)
+                fresh = dict(zip(batch, vectors))
+                pending.update((t, v) for t, v in fresh.items() if t not in out)
+                out.update(fresh)
+                progress.advance(len(batch))
+                if len(pending) >= self.chunk_size or time.monotonic() - last_commit >= self.commit_seconds:
+                    commit()
+        finally:
+            commit()  # an error or an interrupt keeps what was encoded
         self.last_stats = {"texts": len(texts), "unique": len(unique), "cached": len(unique) - missing,
                            "computed": missing}
         return out

@@ -14,6 +14,7 @@ import inspect
 import logging
 from typing import Mapping, Sequence
 
+from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
@@ -117,6 +118,15 @@ class CausalLMReranker:
             messages.append({"role": "system", "content": t.system})
         messages.append({"role": "user", "content": t.user.format(query=query_text, document=document)})
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def check_query(self, query_text: str) -> None:
+        """Refuse a query whose prompt, without any document, already fills ``max_length``."""
+        tokens = len(self.tokenizer(self.render(query_text, ""), add_special_tokens=False)["input_ids"])
+        if tokens >= self.max_length:
+            raise InputTooLongError(
+                f"the prompt without its document is {tokens} tokens, more than max_length={self.max_length} "
+                f"leaves for a document ({self.model_id}); only documents are truncated. Fix: shorten the "
+                f"instruction, or raise max_length")
 
     def encode(self, query_text: str, document: str) -> list[int]:
         """Token ids of the prompt, the document cut from its end until the prompt fits ``max_length``."""

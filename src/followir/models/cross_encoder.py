@@ -1,11 +1,14 @@
 """Cross-encoders (sentence-transformers CrossEncoder checkpoints, MonoBERT): one forward pass per
-(query + instruction, passage) pair. Only the passage is truncated (``truncation="only_second"``).
+(query + instruction, passage) pair. Only the passage is truncated (``truncation="only_second"``); a query +
+instruction that leaves no room for the passage within ``max_length`` stops the run (``InputTooLongError``,
+naming the query, its length and the limit) before anything is scored.
 A one-logit head scores with that logit; a two-logit head with log-softmax p(relevant), in float32."""
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
@@ -46,6 +49,18 @@ class CrossEncoderReranker:
             "model_id": self.model_id, "revision": self.revision, "template": self.template.name,
             "query_format": self.template.query_format, "max_length": self.max_length,
             "dtype": self.dtype_name or "auto"}}
+
+    def check_query(self, query: str) -> None:
+        """Refuse a query + instruction too long to leave one passage token within ``max_length``."""
+        if self._model is None:
+            self._load()
+        tokens = len(self._tokenizer(query, add_special_tokens=False)["input_ids"])
+        special = self._tokenizer.num_special_tokens_to_add(pair=True)
+        if tokens + special + 1 > self.max_length:
+            raise InputTooLongError(
+                f"the query and instruction are {tokens} tokens (+{special} special tokens), more than the "
+                f"cross-encoder {self.model_id} can take with a passage (max_length={self.max_length}); only "
+                f"passages are truncated. Fix: shorten the instruction, or use a model with a longer input")
 
     def length(self, query: str, document: str) -> int:
         return min((len(query) + len(document)) // 4 + 8, self.max_length)

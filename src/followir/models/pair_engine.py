@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
 from followir.cache import Cache, text_key
+from followir.errors import InputTooLongError, ModelOutputError
 from followir.models.base import NoProgress, Progress, RankRequest
 from followir.records import Document
 
@@ -29,6 +31,9 @@ class PairBackend(Protocol):
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Scores of a batch of (query text, document text) pairs."""
 
+    # Optional: ``check_query(query) -> None`` raises ``InputTooLongError`` (without the query id, which the
+    # engine adds) when the query text leaves no room for any document within the model's max_length.
+
 
 @dataclass
 class PairStats:
@@ -37,6 +42,12 @@ class PairStats:
     cached: int = 0  # of those, found in the cache
     computed: int = 0  # scored by the model in this run
     batches: int = 0
+
+
+def model_name(backend: object) -> str:
+    """How an error names the model: its id (hub id or path) and family."""
+    family = getattr(backend, "name", None) or type(backend).__name__
+    return f"the {family} model {getattr(backend, 'model_id', '?')}"
 
 
 def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> list[list[int]]:
@@ -76,9 +87,18 @@ def score_requests(
     stats = PairStats()
     pair_of_request: list[list[str]] = []
     pairs: dict[str, tuple[str, str]] = {}
+    origin: dict[str, tuple[RankRequest, str]] = {}  # first (request, document id) asking for each pair
     doc_texts: dict[str, str] = {}
+    checked: set[str] = set()
+    check_query = getattr(backend, "check_query", None)
     for request in requests:
         query = render_query(request)
+        if check_query is not None and query not in checked and request.candidates:
+            try:
+                check_query(query)
+            except InputTooLongError as e:
+                raise InputTooLongError(f"query {request.query_id} ({request.variant} instruction): {e}") from None
+            checked.add(query)
         keys = []
         for doc_id in request.candidates:
             text = doc_texts.get(doc_id)
@@ -86,6 +106,7 @@ def score_requests(
                 text = doc_texts[doc_id] = render_document(corpus[doc_id])
             key = text_key(query, text)
             pairs.setdefault(key, (query, text))
+            origin.setdefault(key, (request, doc_id))
             keys.append(key)
         pair_of_request.append(keys)
         stats.requested += len(keys)
@@ -102,6 +123,14 @@ def score_requests(
             continue
         values = backend.score([pairs[k] for k in batch_keys])
         fresh = dict(zip(batch_keys, (float(v) for v in values), strict=True))
+        for key, value in fresh.items():
+            if not math.isfinite(value):
+                request, doc_id = origin[key]
+                raise ModelOutputError(
+                    f"{model_name(backend)} gave a non-finite score ({value}) to query {request.query_id} "
+                    f"({request.variant} instruction) and document {doc_id}; it was not cached. Fix: check the "
+                    f"model's weights and dtype (float16 overflows give inf/nan: load it in float32 or "
+                    f"bfloat16), then rerun; pairs scored so far are cached")
         if cache:
             cache.put_scores(fresh)
         scores.update(fresh)

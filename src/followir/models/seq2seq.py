@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
@@ -53,6 +54,17 @@ class Seq2SeqReranker:
             "model_id": self.model_id, "revision": self.revision, "template": t.name, "prompt": t.prompt,
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens), "max_length": self.max_length,
             "dtype": self.dtype_name or "auto"}}
+
+    def check_query(self, query_text: str) -> None:
+        """Refuse a query whose prompt, without any document, already fills ``max_length``."""
+        if self._model is None:
+            self._load()
+        tokens = len(self._tokenizer(self.template.prompt.format(query=query_text, document="", bos=""))["input_ids"])
+        if tokens >= self.max_length:
+            raise InputTooLongError(
+                f"the prompt without its document is {tokens} tokens, more than max_length={self.max_length} "
+                f"leaves for a document ({self.model_id}); only documents are truncated. Fix: shorten the "
+                f"instruction, or raise max_length if the model allows")
 
     def encode(self, query_text: str, document: str) -> list[int]:
         tok = self._tokenizer
