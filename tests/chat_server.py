@@ -80,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                  "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": sum(len(m["content"]) // 4 for m in body["messages"]),
-                              "completion_tokens": len(content) // 4}})
+                              "completion_tokens": len(content or "") // 4}})
             self._send(status, text, headers)
         finally:
             with server.lock:

@@ -86,8 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
                                "dimensions": body.get("dimensions"),
                                "auth": self.headers.get("Authorization")})
         if status == 200:
-            data = [{"object": "embedding", "index": i, "embedding": bow_vector(t)}
-                    for i, t in enumerate(body["input"])]
+            data = [{"object": "embedding", "index": i, "embedding": bow_vector(t)[:body.get("dimensions") or DIM]}
+                    for i, t in enumerate(body["input"])]  # honours "dimensions", as OpenAI does
             text = json.dumps({"object": "list", "model": body["model"], "data": data[::-1],  # out of order
                                "usage": {"prompt_tokens": 0, "total_tokens": 0}})
         self._answer(status, text, headers)

@@ -292,10 +292,12 @@ def test_embedding_dimension_must_match_what_the_cache_holds(emb_server, no_slee
     from followir.models.api_embedder import APIEmbedder
 
     cache = str(tmp_path / "c.sqlite")
-    APIEmbedder("m", base_url=emb_server(GOOD).url, cache_path=cache).encode(["one"])
-    other = emb_server(_vectors(lambda i, t: [1.0, 2.0]))
+    server = emb_server(GOOD, _vectors(lambda i, t: [1.0, 2.0]))  # the served model changes under one name
+    APIEmbedder("m", base_url=server.url, cache_path=cache).encode(["one"])
     with pytest.raises(APIError, match="dimension"):
-        APIEmbedder("m", base_url=other.url, cache_path=cache, max_retries=1).encode(["two"])
+        APIEmbedder("m", base_url=server.url, cache_path=cache, max_retries=1).encode(["two"])
+    with sqlite3.connect(cache) as db:
+        assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 1
 
 
 def test_null_chat_content_is_retried_then_fails_and_never_cached(no_sleep, tmp_path):

@@ -35,7 +35,13 @@ class MissingDependencyError(FollowIRError, ImportError):
 
 
 class APIError(FollowIRError, RuntimeError):
-    """A remote model service refused, failed or is not configured; the message says what to do."""
+    """A remote model service refused, failed or is not configured; the message says what to do. Credentials in
+    the message (a server may echo the key in its error body) are masked (``followir.redaction``)."""
+
+    def __str__(self) -> str:
+        from followir.redaction import redact
+
+        return redact(super().__str__())
 
 
 class ModelOutputError(FollowIRError, RuntimeError):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from followir.cache import Transaction, fingerprint, open_database, text_key
+from followir.cache import Transaction, check_cache_file, fingerprint, open_database, text_key
+from followir.errors import APIError
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,11 @@ def request_key(messages: Sequence[Mapping[str, str]], options: Mapping[str, obj
 class ChatCache:
     def __init__(self, path: str | Path, description: Mapping[str, object]):
         self.path = Path(path)
+        check_cache_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        from followir.models.runtime import with_local_weights
+
+        description = with_local_weights(description)  # a local model folder is keyed by its weights too
         self.model_key = fingerprint(description)
         self._local = threading.local()
         with self._connect() as db:
@@ -68,6 +73,8 @@ class ChatCache:
         return found
 
     def put(self, key: str, completion: Completion) -> None:
+        if not isinstance(completion.text, str):
+            raise APIError(f"refusing to cache a chat answer that is not text ({completion.text!r})")
         with self._connect() as db:
             db.execute("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?)",
                        (self.model_key, key, completion.text, completion.prompt_tokens,

@@ -16,6 +16,9 @@ from datetime import datetime, timezone
 from typing import Callable, Mapping, TypeVar
 
 from followir.errors import APIError
+from followir.redaction import redact
+
+__all__ = ["RateLimiter", "Retryable", "redact", "retry_after", "with_retries"]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +31,11 @@ def _sleep(seconds: float) -> None:  # tests replace it to record delays
 
 
 class Retryable(Exception):
-    """A failure worth another attempt (rate limit, server error, timeout, lost connection)."""
+    """A failure worth another attempt (rate limit, server error, timeout, lost connection, a malformed or
+    invalid answer). Its reason is kept with credentials masked."""
 
     def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
+        super().__init__(redact(reason))
         self.retry_after = retry_after
 
 
@@ -67,7 +71,7 @@ def with_retries(call: Callable[[], T], where: str, max_retries: int, backoff: f
                 break
             delay = e.retry_after if e.retry_after is not None else backoff * 2 ** attempt * random.uniform(0.5, 1.0)
             delay = min(max(delay, 0.0), MAX_DELAY_S)
-            log.info("%s: %s; retry %d of %d in %.2fs", where, e, attempt + 1, max_retries, delay)
+            log.info("%s: %s; retry %d of %d in %.2fs", redact(where), e, attempt + 1, max_retries, delay)
             _sleep(delay)
     raise APIError(f"{where} failed {max_retries + 1} times; last error: {last}. Fix: check that the service is "
                    f"up and reachable, then rerun (finished requests are cached), or raise max_retries")

@@ -6,6 +6,8 @@
 - 429, 5xx, timeouts and lost connections are retried with exponential backoff and jitter, honouring
   Retry-After, at most ``max_retries`` times; other errors stop the run with what to fix.
 - Each answer is cached as it arrives (``followir.llm.chat_cache``): a rerun sends nothing already answered.
+  An answer whose content is not text (``null``) is retried as a server fault, then fails; it is never cached.
+- Error messages and log lines never show the API key (``followir.redaction``).
 """
 
 from __future__ import annotations
@@ -137,11 +139,16 @@ class OpenAIChat(CachedChatModel):
             try:
                 data = response.json()
                 choice = data["choices"][0]
-                text = choice["message"]["content"] or ""
+                text = choice["message"]["content"]
                 usage = data.get("usage") or {}
             except (ValueError, KeyError, IndexError, TypeError) as e:
                 raise APIError(f"{self.url} answered with no OpenAI chat completion ({e!r}: {response.text[:200]}). "
                                f"Fix: point base_url at an OpenAI-compatible API root (ending in /v1)") from None
+            if not isinstance(text, str):  # null content (a refusal, a tool call, a server fault): never cached
+                raise Retryable(f"{self.model} answered with {type(text).__name__ if text is not None else 'null'} "
+                                f"message content (finish_reason {choice.get('finish_reason')!r}), not text")
+            if not isinstance(usage, dict):
+                usage = {}
             if choice.get("finish_reason") == "length":
                 log.debug("%s: answer cut at max_tokens=%d", self.name, options.max_tokens)
             return Completion(text, usage.get("prompt_tokens"), usage.get("completion_tokens"))

@@ -8,6 +8,10 @@
   truncated to the model's input limit (tokens are estimated as characters / 4).
 - 429, 5xx, timeouts and connection errors are retried with exponential backoff and jitter, honouring
   Retry-After, at most ``max_retries`` times; other errors stop the run with what to fix.
+- Every answer is validated before it is cached: one vector per input, each a non-empty list of finite
+  numbers of one dimension (``dimensions`` when given, else the dimension already cached for the model). A
+  wrong count, a ``null`` or NaN vector or a wrong dimension is retried as a server fault, then fails
+  clearly; it never enters the cache. Error messages never show the API key (``followir.redaction``).
 - Each request's embeddings are cached (``followir.cache``) as they arrive: a rerun sends no request and an
   interrupted run resumes. The estimated cost of what is not cached is logged before anything is sent.
 - Scoring is the bi-encoders' (``EmbeddingReranker``), by cosine similarity.
@@ -232,6 +236,7 @@ class APIEmbedder(EmbeddingReranker):
         missing_all = [t for (_, _, _, missing) in plans.values() for t in missing]
         progress.start(len(missing_all), "texts")
         requests = 0
+        dims: dict[str | None, int | None] = {}  # the dimension each role's vectors must have
         if missing_all:
             with self._session() as send:
                 estimate = self._estimate(missing_all)
@@ -245,11 +250,11 @@ class APIEmbedder(EmbeddingReranker):
                     for batch in plan_requests(tokens, self.batch_size, self.limits.max_request_tokens):
                         chunk = [missing[i] for i in batch]
                         inputs = [self._truncate(t) for t in chunk]
-                        vectors = self._with_retries(lambda inputs=inputs, role=role: send(inputs, role))
-                        if len(vectors) != len(chunk):
-                            raise APIError(f"{self._where()} returned {len(vectors)} embeddings for {len(chunk)} "
-                                           f"inputs. Fix: check that it serves embeddings for {self.model_id!r}")
-                        fresh = {t: np.asarray(v, dtype=np.float32) for t, v in zip(chunk, vectors)}
+                        if role not in dims:
+                            dims[role] = self.dimensions or (cache.embedding_dim() if cache else None)
+                        vectors = self._with_retries(lambda inputs=inputs, role=role: self._validated(
+                            send(inputs, role), len(inputs), dims, role))
+                        fresh = dict(zip(chunk, vectors))
                         if cache:
                             cache.put_embeddings({keys[t]: v for t, v in fresh.items()})
                         out[role].update(fresh)
@@ -259,6 +264,42 @@ class APIEmbedder(EmbeddingReranker):
         unique = sum(len(keys) for (_, keys, _, _) in plans.values())
         self.last_stats = {"texts": texts, "unique": unique, "cached": unique - len(missing_all),
                            "computed": len(missing_all), "requests": requests}
+        return out
+
+    def _validated(self, vectors: object, count: int, dims: dict, role: str | None) -> list[np.ndarray]:
+        """The answer as float32 vectors, or ``Retryable`` (a server fault) when it cannot be right: a wrong
+        number of vectors, a vector that is null, empty, not numbers or not finite, or of a dimension other
+        than the expected one (``dimensions``, the cached vectors', else the answer's first vector's)."""
+        fix = f"check that {self._where()} serves embeddings for {self.model_id!r}"
+        if not isinstance(vectors, (list, tuple)) or len(vectors) != count:
+            n = len(vectors) if isinstance(vectors, (list, tuple)) else type(vectors).__name__
+            raise Retryable(f"{self._where()} returned {n} embeddings for {count} inputs ({fix})")
+        out = []
+        expected = dims.get(role)
+        for i, v in enumerate(vectors):
+            try:
+                if v is None or isinstance(v, (str, bytes, dict)):
+                    raise TypeError(type(v).__name__)
+                arr = np.asarray(v, dtype=np.float32)
+            except (TypeError, ValueError) as e:
+                raise Retryable(f"{self._where()} returned embedding {i} that is not a list of numbers ({e}); "
+                                f"{fix}") from None
+            if arr.ndim != 1 or arr.size == 0:
+                raise Retryable(f"{self._where()} returned embedding {i} of shape {arr.shape}, not a non-empty "
+                                f"vector; {fix}")
+            if not np.isfinite(arr).all():
+                raise Retryable(f"{self._where()} returned embedding {i} with "
+                                f"{int(arr.size - np.isfinite(arr).sum())} non-finite value(s) (NaN/inf); {fix}")
+            if expected is None:
+                expected = arr.size
+            if arr.size != expected:
+                source = ("dimensions=" + str(self.dimensions)) if self.dimensions else \
+                    f"the other embeddings of {self.model_id!r} (in this answer or in the cache)"
+                raise Retryable(f"{self._where()} returned embedding {i} of dimension {arr.size}, but "
+                                f"{source} have dimension {expected}; if the served model changed, use another "
+                                f"--cache (or clear this one)")
+            out.append(arr)
+        dims[role] = expected  # only a valid answer sets the dimension
         return out
 
     def _with_retries(self, call: Callable[[], list]) -> list:
