@@ -1,6 +1,8 @@
-"""BM25 against rank_bm25.BM25Okapi (the paper's implementation), by hand, and the Analyzer it relies on.
+"""BM25 against rank_bm25.BM25Okapi (the paper's implementation), by hand, and the analyzers it relies on.
 
-Pool mode must equal ``BM25Okapi(pool_tokens).get_scores(query_tokens)``; corpus mode must equal
+The registered ``bm25`` (``analysis="paper"``) must equal the reference's ``clean()`` + ``BM25Okapi``
+(orionw/FollowIR models/bm25/evaluate_bm25.py), restated in ``reference_clean`` below with the real NLTK
+stemmer. The ``regex`` analysis (``bm25-regex``): pool mode must equal ``BM25Okapi(pool_tokens).get_scores(query_tokens)``; corpus mode must equal
 ``BM25Okapi(corpus_tokens).get_batch_scores(query_tokens, pool_rows)``; both with the Analyzer's tokens and
 query text ``query + " " + instruction``.
 """
@@ -60,7 +62,7 @@ def mini_requests(mini):
 
 
 def test_pool_mode_matches_rank_bm25_on_followir_mini(mini, mini_requests):
-    ours = BM25(k1=K1, b=B, epsilon=EPS).rerank(mini_requests, mini.corpus)
+    ours = BM25(analysis="regex", k1=K1, b=B, epsilon=EPS).rerank(mini_requests, mini.corpus)
     analyze = Analyzer()
     assert len(ours) == len(mini_requests) == 2 * len(mini.queries)
     for request, scores in zip(mini_requests, ours):
@@ -72,7 +74,7 @@ def test_pool_mode_matches_rank_bm25_on_followir_mini(mini, mini_requests):
 
 
 def test_corpus_mode_matches_rank_bm25_on_followir_mini(mini, mini_requests):
-    ours = BM25(k1=K1, b=B, epsilon=EPS, stats="corpus").rerank(mini_requests, mini.corpus)
+    ours = BM25(analysis="regex", k1=K1, b=B, epsilon=EPS, stats="corpus").rerank(mini_requests, mini.corpus)
     analyze = Analyzer()
     ids = list(mini.corpus)
     row = {d: i for i, d in enumerate(ids)}
@@ -84,7 +86,7 @@ def test_corpus_mode_matches_rank_bm25_on_followir_mini(mini, mini_requests):
 
 
 def test_og_and_changed_differ_only_through_the_instruction(mini, mini_requests):
-    ours = BM25().rerank(mini_requests, mini.corpus)
+    ours = BM25(analysis="regex").rerank(mini_requests, mini.corpus)
     by_variant = {(r.query_id, r.variant): s for r, s in zip(mini_requests, ours)}
     changed = sum(by_variant[q.id, "og"] != by_variant[q.id, "changed"] for q in mini.queries)
     assert changed == len(mini.queries)  # every changed instruction adds words, so scores move
@@ -136,7 +138,7 @@ def scifact():
 @pytest.mark.realdata
 def test_pool_mode_matches_rank_bm25_on_scifact(scifact):
     corpus, tokens, requests = scifact["corpus"], scifact["tokens"], scifact["requests"]
-    ours = BM25(k1=K1, b=B, epsilon=EPS).rerank(requests, corpus)
+    ours = BM25(analysis="regex", k1=K1, b=B, epsilon=EPS).rerank(requests, corpus)
     analyze = Analyzer()
     floored = 0
     for request, scores in zip(requests, ours):
@@ -152,7 +154,7 @@ def test_pool_mode_matches_rank_bm25_on_scifact(scifact):
 @pytest.mark.realdata
 def test_corpus_mode_matches_rank_bm25_on_scifact(scifact):
     corpus, ids, whole, requests = scifact["corpus"], scifact["ids"], scifact["whole"], scifact["requests"]
-    ours = BM25(k1=K1, b=B, epsilon=EPS, stats="corpus").rerank(requests, corpus)
+    ours = BM25(analysis="regex", k1=K1, b=B, epsilon=EPS, stats="corpus").rerank(requests, corpus)
     analyze = Analyzer()
     row = {d: i for i, d in enumerate(ids)}
     for request, scores in zip(requests, ours):
@@ -164,8 +166,8 @@ def test_corpus_mode_matches_rank_bm25_on_scifact(scifact):
 @pytest.mark.realdata
 def test_pool_and_corpus_statistics_give_different_scores(scifact):
     request = scifact["requests"][0]
-    pool_scores = BM25().rerank([request], scifact["corpus"])[0]
-    corpus_scores = BM25(stats="corpus").rerank([request], scifact["corpus"])[0]
+    pool_scores = BM25(analysis="regex").rerank([request], scifact["corpus"])[0]
+    corpus_scores = BM25(analysis="regex", stats="corpus").rerank([request], scifact["corpus"])[0]
     assert not np.allclose(list(pool_scores.values()), list(corpus_scores.values()))
 
 
@@ -203,7 +205,7 @@ def test_tiny_case_by_hand():
     analyze = Analyzer()
     assert [analyze(d.text) for d in TINY.values()] == [d.text.split() for d in TINY.values()]
     request = RankRequest("q", "og", "cat owl", "dog zebra", ("d1", "d2", "d3"))
-    scores = BM25(k1=K1, b=B, epsilon=EPS).rerank([request], TINY)[0]
+    scores = BM25(analysis="regex", k1=K1, b=B, epsilon=EPS).rerank([request], TINY)[0]
     expected = tiny_expected(["cat", "owl", "dog", "zebra"])  # zebra is in no document: adds nothing
     assert expected["d1"] > expected["d3"] > expected["d2"] > 0
     for d in TINY:
@@ -216,7 +218,7 @@ def test_tiny_case_by_hand():
 
 def test_tiny_floored_idf_value():
     # d2 matches only cat, whose idf is the floor: score = eps * mean_idf * tf-part.
-    scores = BM25().rerank([RankRequest("q", "og", "cat", "", ("d1", "d2", "d3"))], TINY)[0]
+    scores = BM25(analysis="regex").rerank([RankRequest("q", "og", "cat", "", ("d1", "d2", "d3"))], TINY)[0]
     mean_idf = math.log(2.5 / 1.5) / 3
     assert scores["d2"] == pytest.approx(EPS * mean_idf * 2.5 / (1 + 1.5 * (0.25 + 0.75 * 3 / (11 / 3))))
     assert scores["d3"] == 0.0
@@ -224,19 +226,19 @@ def test_tiny_floored_idf_value():
 
 def test_tiny_corpus_mode_uses_whole_corpus_statistics():
     request = RankRequest("q", "og", "cat owl", "dog", ("d3", "d1"))
-    corpus_scores = BM25(stats="corpus").rerank([request], TINY)[0]
+    corpus_scores = BM25(analysis="regex", stats="corpus").rerank([request], TINY)[0]
     expected = tiny_expected(["cat", "owl", "dog"])
     assert list(corpus_scores) == ["d3", "d1"]
     # scores are rounded to 12 significant digits
     assert corpus_scores == pytest.approx({"d3": expected["d3"], "d1": expected["d1"]}, rel=1e-11)
     # Pool mode on the same two documents: N = 2, avgdl = 4, every term has df 1, idf = log(1.5/1.5) = 0.
-    pool_scores = BM25().rerank([request], TINY)[0]
+    pool_scores = BM25(analysis="regex").rerank([request], TINY)[0]
     assert pool_scores == {"d3": 0.0, "d1": 0.0}
 
 
 def test_duplicate_query_terms_count_once_per_occurrence():
-    single = BM25().rerank([RankRequest("q", "og", "dog owl", "", tuple(TINY))], TINY)[0]
-    doubled = BM25().rerank([RankRequest("q", "og", "dog dog owl", "dogs", tuple(TINY))], TINY)[0]
+    single = BM25(analysis="regex").rerank([RankRequest("q", "og", "dog owl", "", tuple(TINY))], TINY)[0]
+    doubled = BM25(analysis="regex").rerank([RankRequest("q", "og", "dog dog owl", "dogs", tuple(TINY))], TINY)[0]
     expected = tiny_expected(["dog", "dog", "owl", "dog"])  # 'dogs' stems to 'dog'
     for d in TINY:
         assert doubled[d] == pytest.approx(expected[d], rel=1e-11)  # 12 significant digits
@@ -248,15 +250,15 @@ def test_duplicate_query_terms_count_once_per_occurrence():
 
 def test_empty_query_and_unknown_terms_score_zero():
     for text in ["", "the of and", "zebra giraffe"]:
-        scores = BM25().rerank([RankRequest("q", "og", text, "", tuple(TINY))], TINY)[0]
+        scores = BM25(analysis="regex").rerank([RankRequest("q", "og", text, "", tuple(TINY))], TINY)[0]
         assert scores == {"d1": 0.0, "d2": 0.0, "d3": 0.0}
 
 
 def test_rejects_bad_settings():
     with pytest.raises(ValueError, match="stats='bogus'"):
-        BM25(stats="bogus")
+        BM25(analysis="regex", stats="bogus")
     with pytest.raises(ValueError, match="b=1.5"):
-        BM25(b=1.5)
+        BM25(analysis="regex", b=1.5)
 
 
 # --- the Analyzer -------------------------------------------------------------------------------------
@@ -300,3 +302,97 @@ def test_analyzer_is_deterministic_across_hash_seeds():
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outputs) == 1
     assert json.loads(outputs.pop()) == Analyzer()(SAMPLE)
+
+
+# --- the paper's analysis (the registered bm25) ------------------------------------------------------
+
+import string  # noqa: E402
+
+from followir.models.text_analysis import PaperAnalyzer, nltk_english_stopwords  # noqa: E402
+
+nltk_porter = pytest.importorskip("nltk.stem.porter", reason="pip install nltk (a core dependency)")
+_STEM = nltk_porter.PorterStemmer().stem
+_STOP = set(nltk_english_stopwords())
+
+
+def reference_clean(s: str) -> str:
+    """orionw/FollowIR models/bm25/evaluate_bm25.py lines 21-26 (clean), restated."""
+    s = s.lower()
+    s = " ".join([_STEM(w) for w in s.split(" ") if w not in _STOP])
+    s = s.translate(str.maketrans("", "", string.punctuation))
+    return s.strip()
+
+
+def reference_scores(query: str, instruction: str, passages: list[str]) -> np.ndarray:
+    """Lines 33-49: passages cleaned and split on spaces, query and instruction cleaned separately."""
+    bm25 = okapi([[t for t in reference_clean(p).split(" ") if t] for p in passages])
+    joined = (reference_clean(query) + " " + reference_clean(instruction.strip())).strip()
+    return bm25.get_scores([t for t in joined.split(" ") if t])
+
+
+def test_stopwords_are_nltks_179_word_list_and_bm25s_plus_list():
+    words = nltk_english_stopwords()
+    assert len(words) == len(set(words)) == 179
+    assert words[:6] == ("i", "me", "my", "myself", "we", "our") and words[-2:] == ("wouldn", "wouldn't")
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    assert set(words) == set(STOPWORDS_EN_PLUS)
+    # the 19 contractions nltk_data added in Feb 2025 (PR #228) are not in the list the paper used
+    assert not {"i'm", "he's", "they're", "we've"} & set(words)
+
+
+def test_paper_analyzer_stems_as_nltk_and_differs_from_the_regex_analysis():
+    paper, regex = PaperAnalyzer(), Analyzer()
+    assert paper("dying news") == ["die", "news"]  # NLTK's irregular forms
+    assert regex("dying news") == ["dy", "new"]  # PyStemmer's original Porter
+    # punctuation is removed after stemming, so an attached comma blocks the stem
+    assert paper("dying, ransoms.") == ["dying", "ransoms"]
+    # only single spaces split; newlines stay inside a term; the ends of the whole text are stripped
+    assert paper("\nhospitals\nclosed  the, the u.s.\n") == ["hospitals\nclos", "the", "us"]
+    assert paper("war the \n b") == ["war", "\n", "b"]  # a bare newline is a term mid-text
+    for text in ["The hospitals were dying, news of paying ransoms.", "\nrunning\n  the, a\nb dying news .", "  ",
+                 "U.S. officials -- (said) \"nothing\"\t at all!"]:
+        assert paper(text) == [t for t in reference_clean(text).split(" ") if t]
+
+
+def test_paper_bm25_matches_the_reference_on_followir_mini(mini):
+    requests = [RankRequest(q.id, v, q.text, q.instruction(v), mini.candidates[q.id])
+                for q in mini.queries for v in ("og", "changed", "none")]
+    ours = BM25().rerank(requests, mini.corpus)
+    assert BM25().describe()["settings"]["analysis"] == "paper"
+    for request, scores in zip(requests, ours):
+        pool = request.candidates
+        ref = reference_scores(request.query, request.instruction, [mini.corpus[d].full_text for d in pool])
+        assert (ref > 0).any()
+        assert_matches(scores, pool, ref)
+
+
+@pytest.mark.realdata
+def test_paper_bm25_matches_the_reference_on_scifact(scifact):
+    corpus, requests = scifact["corpus"], scifact["requests"]
+    ours = BM25().rerank(requests, corpus)
+    for request, scores in zip(requests, ours):
+        pool = request.candidates
+        assert_matches(scores, pool, reference_scores(request.query, request.instruction,
+                                                      [corpus[d].full_text for d in pool]))
+
+
+def test_paper_analysis_stems_each_distinct_token_once(monkeypatch):
+    analyzer = PaperAnalyzer()
+    calls = []
+    stem = analyzer._stem
+    monkeypatch.setattr(analyzer, "_stem", lambda w: calls.append(w) or stem(w))
+    corpus = {f"d{i}": Document(f"d{i}", "hospitals were paying ransoms, hospitals paid") for i in range(50)}
+    index_bm25 = BM25()
+    index_bm25.analyzer = analyzer
+    index_bm25.rerank([RankRequest("q", "og", "hospitals ransoms", "paid", tuple(corpus))], corpus)
+    assert sorted(calls) == sorted({"hospitals", "paying", "ransoms,", "paid", "ransoms"})
+
+
+def test_bm25_regex_is_registered_and_bm25_is_the_paper_analysis():
+    from followir.models.registry import load_model
+
+    assert load_model("bm25").describe()["settings"]["analysis"] == "paper"
+    assert load_model("bm25-regex").describe()["settings"]["analysis"] == "regex"
+    with pytest.raises(ValueError, match="analysis"):
+        BM25(analysis="snowball")

@@ -1,7 +1,10 @@
-"""BM25 as the FollowIR paper ran it: Okapi BM25 over each query's candidate pool.
+r"""BM25 as the FollowIR paper ran it: Okapi BM25 over each query's candidate pool.
 
-The query text is ``query + " " + instruction``; text is lowercased, English stopwords removed and
-Porter-stemmed (``Analyzer``). Scores equal ``rank_bm25.BM25Okapi`` built on the pool's tokens
+``analysis="paper"`` (the default, the registered ``bm25``) analyses text exactly as the reference's
+``clean()`` (orionw/FollowIR ``models/bm25/evaluate_bm25.py``; see ``text_analysis.PaperAnalyzer``):
+query and instruction are cleaned separately and their terms joined (reference lines 40-48).
+``analysis="regex"`` (registered as ``bm25-regex``) is followir's earlier analysis: ``\w\w+`` tokens of
+``query + " " + instruction``, PyStemmer's Porter stems (``text_analysis.Analyzer``). Scores equal ``rank_bm25.BM25Okapi`` built on the pool's tokens
 (k1=1.5, b=0.75, negative idf floored to ``epsilon * mean idf``), but computed with numpy over term-id
 arrays: every document is analysed once per run and shared by og and changed queries and across
 queries, and pool statistics are computed once per distinct pool.
@@ -17,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from followir.models.base import NoProgress, Progress, RankRequest
-from followir.models.text_analysis import Analyzer
+from followir.models.text_analysis import Analyzer, PaperAnalyzer, make_analyzer
 from followir.records import Document
 
 SIGNIFICANT_DIGITS = 12
@@ -42,9 +45,10 @@ class _TermIndex:
     costs one C-level dictionary lookup per token and a few numpy calls.
     """
 
-    def __init__(self, analyzer: Analyzer):
+    def __init__(self, analyzer: Analyzer | PaperAnalyzer):
         self.analyzer = analyzer
         self.vocab: dict[str, int] = {}  # term -> id
+        self.term_of_id: list[str] = []
         self.word_ids: dict[str, int] = {}  # word -> term id, -1 for stopwords
         self.row: dict[str, int] = {}
         self.terms: list[np.ndarray] = []
@@ -58,9 +62,28 @@ class _TermIndex:
             new_words = list(new)
             vocab = self.vocab
             for word, term in zip(new_words, self.analyzer.terms_of_words(new_words)):
-                word_ids[word] = -1 if term is None else vocab.setdefault(term, len(vocab))
+                word_ids[word] = -1 if term is None else self._term_id(term)
         ids = np.fromiter(map(word_ids.__getitem__, words), dtype=np.int64, count=len(words))
-        return ids[ids >= 0]
+        ids = ids[ids >= 0]
+        if self.analyzer.strips_edges and ids.size:
+            ids = self._strip_edges(ids)
+        return ids
+
+    def _term_id(self, term: str) -> int:
+        term_id = self.vocab.get(term)
+        if term_id is None:
+            term_id = self.vocab[term] = len(self.term_of_id)
+            self.term_of_id.append(term)
+        return term_id
+
+    def _strip_edges(self, ids: np.ndarray) -> np.ndarray:
+        """The reference strips the whole cleaned text, so the first and last terms may lose whitespace
+        ("\n" at a passage's end); rare, so the whole list is redone only then."""
+        first, last = self.term_of_id[ids[0]], self.term_of_id[ids[-1]]
+        if first == first.lstrip() and last == last.rstrip():
+            return ids
+        kept = self.analyzer.strip_edges([self.term_of_id[i] for i in ids])
+        return np.asarray([self._term_id(t) for t in kept], dtype=np.int64)
 
     def add(self, doc_id: str, text: str) -> None:
         if doc_id in self.row:
@@ -72,10 +95,15 @@ class _TermIndex:
         self.counts.append(counts.astype(np.float64))
         self.lengths.append(int(ids.size))
 
-    def query_terms(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def query_terms(self, request: RankRequest) -> tuple[np.ndarray, np.ndarray]:
         """Query term ids with their multiplicity (rank_bm25 adds a term once per occurrence).
-        Terms no document contains score 0 and are dropped."""
-        ids = [self.vocab[t] for t in self.analyzer(text) if t in self.vocab]
+        Terms no document contains score 0 and are dropped. The paper analysis cleans query and
+        instruction separately (the instruction stripped first) and joins the terms (reference lines 40-48)."""
+        if isinstance(self.analyzer, PaperAnalyzer):
+            terms = self.analyzer(request.query) + self.analyzer(request.instruction.strip())
+        else:
+            terms = self.analyzer(request.text)
+        ids = [self.vocab[t] for t in terms if t in self.vocab]
         if not ids:
             return np.empty(0, dtype=np.int64), np.empty(0)
         terms, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
@@ -103,13 +131,13 @@ class BM25:
     name = "bm25"
 
     def __init__(self, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25, stats: str = "pool",
-                 stopwords: str = "en", stemmer: str | None = "porter"):
+                 stopwords: str = "en", stemmer: str | None = "porter", analysis: str = "paper"):
         if stats not in ("pool", "corpus"):
             raise ValueError(f"stats={stats!r}: use 'pool' (per-query candidate pool) or 'corpus'")
         if k1 < 0 or not 0 <= b <= 1:
             raise ValueError(f"k1={k1}, b={b}: need k1 >= 0 and 0 <= b <= 1")
         self.k1, self.b, self.epsilon, self.stats = k1, b, epsilon, stats
-        self.analyzer = Analyzer(stopwords, stemmer)
+        self.analyzer = make_analyzer(analysis, stopwords, stemmer)
 
     def describe(self) -> dict:
         return {"family": "bm25", "settings": {"k1": self.k1, "b": self.b, "epsilon": self.epsilon,
@@ -118,7 +146,7 @@ class BM25:
     def rerank(self, requests: Sequence[RankRequest], corpus: Mapping[str, Document],
                progress: Progress | None = None) -> list[dict[str, float]]:
         progress = progress or NoProgress()
-        progress.start(len(requests), "queries")
+        progress.start(len(requests), "rankings")
         index = _TermIndex(self.analyzer)
         needed = corpus if self.stats == "corpus" else {d: None for r in requests for d in r.candidates}
         for doc_id in needed:
@@ -136,7 +164,7 @@ class BM25:
                 stats = pool_stats.get(request.candidates)
                 if stats is None:
                     stats = pool_stats[request.candidates] = _Stats(index, rows, self.epsilon)
-            scores = self._score(index, rows, stats, *index.query_terms(request.text))
+            scores = self._score(index, rows, stats, *index.query_terms(request))
             results.append(dict(zip(request.candidates, scores.tolist())))
             progress.advance(1)
         return results

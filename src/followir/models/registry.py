@@ -55,7 +55,9 @@ _LM = "Instruct LMs"
 MODELS: dict[str, ModelSpec] = {
     m.name: m for m in (
         ModelSpec("bm25", "bm25", group="No-Instruction IR",
-                  description="Okapi BM25 over each query's candidate pool (the paper's protocol)"),
+                  description="Okapi BM25 over each query's candidate pool, the paper's text analysis (NLTK)"),
+        ModelSpec("bm25-regex", "bm25", settings={"analysis": "regex"}, group="No-Instruction IR",
+                  description="bm25 with \\w\\w+ tokens and PyStemmer stems (followir's earlier analysis)"),
         ModelSpec("bm25-corpus", "bm25", settings={"stats": "corpus"}, group="No-Instruction IR",
                   description="Okapi BM25 with collection-wide statistics"),
         # bi-encoders
