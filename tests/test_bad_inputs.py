@@ -429,3 +429,86 @@ def test_metrics_output_is_identical_under_different_hash_seeds(tmp_path):
         assert out.returncode == 0, out.stderr
         outputs.add(out.stdout)
     assert len(outputs) == 1
+
+
+def _tiny_task(root: Path, changed_relevant: int = 1) -> Path:
+    rows = {
+        "corpus.jsonl": [{"_id": f"d{i}", "text": text} for i, text in enumerate(
+            ["cartel cocaine exports", "polio cases in nigeria", "stock markets rose", "cocaine seized at port",
+             "polio vaccine drive"])],
+        "queries.jsonl": [
+            {"_id": "1", "text": "cocaine cartel", "instruction_og": "Any cartel activity.",
+             "instruction_changed": "Only seizures at ports."},
+            {"_id": "2", "text": "polio", "instruction_og": "Any polio news.",
+             "instruction_changed": "Only vaccine drives."},
+        ],
+        "qrels_og/test.jsonl": [{"query-id": "1", "corpus-id": "d0", "score": 1},
+                                {"query-id": "1", "corpus-id": "d3", "score": 1},
+                                {"query-id": "2", "corpus-id": "d1", "score": 1},
+                                {"query-id": "2", "corpus-id": "d4", "score": 1}],
+        "qrels_changed/test.jsonl": [{"query-id": "1", "corpus-id": "d0", "score": 0},
+                                     {"query-id": "1", "corpus-id": "d3", "score": changed_relevant},
+                                     {"query-id": "2", "corpus-id": "d1", "score": 0},
+                                     {"query-id": "2", "corpus-id": "d4", "score": changed_relevant}],
+    }
+    for name, file_rows in rows.items():
+        _write(root, name, "".join(json.dumps(r) + "\n" for r in file_rows))
+    return root
+
+
+def test_results_json_is_strict_with_reasons_when_changed_qrels_have_no_relevant_document(tmp_path):
+    task = _tiny_task(tmp_path / "task", changed_relevant=0)
+    result = runner.invoke(app, ["evaluate", "-m", "bm25", "-t", str(task), "-o", str(tmp_path / "out"),
+                                 "--resamples", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "out" / "results.json").read_text(encoding="utf-8")
+    data = _strict_loads(text)
+    scores = data["tasks"]["task"]["scores"]
+    assert all(v is None for v in scores["changed"].values())
+    assert "changed qrels have no relevant document" in scores["undefined"]["changed"]
+    assert scores["p-MRR_skipped"]["count"] == 0
+    _strict_loads(result.stdout)
+
+
+def test_results_json_average_over_an_undefined_p_mrr_is_null_with_a_reason(tmp_path):
+    task = _tiny_task(tmp_path / "task", changed_relevant=0)
+    for name in ("qrels_og/test.jsonl", "qrels_changed/test.jsonl"):  # the same qrels: no changed document
+        _write(task, name, (task / "qrels_og/test.jsonl").read_text(encoding="utf-8"))
+    result = runner.invoke(app, ["evaluate", "-m", "bm25", "-t", str(task), "-o", str(tmp_path / "out"),
+                                 "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    data = _strict_loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert data["tasks"]["task"]["scores"]["p-MRR"] is None
+    assert data["average"]["p-MRR"] is None and data["average"]["score"] is not None
+    assert "task: no query has a changed document" in data["undefined"]["average.p-MRR"]
+
+
+def _results_without_timings(path: Path) -> dict:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("created", "timings", "machine"):
+        data.pop(key, None)
+    for task in data["tasks"].values():
+        task.pop("timings", None)
+    return data
+
+
+def test_results_json_is_identical_under_different_hash_seeds(tmp_path):
+    task = _tiny_task(tmp_path / "task")
+    files = set()
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"out{seed}"
+        done = subprocess.run([sys.executable, "-m", "followir.cli", "evaluate", "-m", "bm25", "-t", str(task),
+                               "-o", str(out), "--resamples", "50"],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        files.add(json.dumps(_results_without_timings(out / "results.json"), sort_keys=True))
+    assert len(files) == 1
+
+
+def test_compare_results_without_per_query_scores_is_a_data_error(tmp_path):
+    for name in ("a", "b"):
+        _write(tmp_path / name, "results.json", json.dumps(
+            {"model": {"name": name}, "tasks": {"t": {"scores": {"main_metric": "map", "p-MRR": 0.1}}}}))
+    result = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert result.exit_code == 2, result.output
+    assert "per_query" in result.output and "results.json" in result.output

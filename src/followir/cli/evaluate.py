@@ -140,7 +140,7 @@ def compare(
 
     try:
         ra, rb = read_results(a), read_results(b)
-        out = compare_results(ra, rb, resamples)
+        out = compare_results(ra, rb, resamples, sources=(str(a), str(b)))
     except (FollowIRError, ValueError) as e:
         fail(e)
     if as_json:

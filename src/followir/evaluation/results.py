@@ -1,8 +1,12 @@
-"""``results.json``: scores with intervals and per-query values, task and revision, model, version, timings."""
+"""``results.json``: scores with intervals and per-query values, task and revision, model, version, timings.
+
+The file is strict JSON: an undefined value is ``null`` and an ``undefined`` object beside it says why.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,13 +28,15 @@ def write_results(evaluation, folder: Path) -> Path:
     for result in evaluation.results:
         files = write_runs(result, folder)
         tasks[result.task.name] = result.to_dict(files)
+    average, undefined = _average(evaluation)
     payload = {
         "schema": SCHEMA_VERSION,
         "followir_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": dict(evaluation.model),
         "tasks": tasks,
-        "average": evaluation.average(),
+        "average": average,
+        "undefined": undefined,
         "timings": dict(evaluation.timings),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
@@ -42,8 +48,35 @@ def write_results(evaluation, folder: Path) -> Path:
             previous = {}
         if isinstance(previous, dict) and previous.get("model", {}).get("name") == payload["model"].get("name"):
             payload = {**{k: v for k, v in previous.items() if k not in payload}, **payload}
+    try:
+        json.dumps(payload, allow_nan=False)
+    except ValueError as e:  # a non-finite number left in: a bug, never written as bare NaN/Infinity
+        raise ValueError(f"results.json would not be strict JSON ({e}); nothing was written") from None
     write_json(path, payload)
     return path
+
+
+def _average(evaluation) -> tuple[dict, dict[str, str]]:
+    """The mean over tasks of the main score and of p-MRR; ``None`` (with the reason) where a task's is undefined."""
+    average: dict = {}
+    undefined: dict[str, str] = {}
+    for key, label in (("score", "main_score"), ("p-MRR", "p-MRR")):
+        values = {r.task.name: (r.scores.main_score if key == "score" else r.scores.p_mrr)
+                  for r in evaluation.results}
+        if not values:
+            continue
+        bad = [name for name, v in values.items() if not math.isfinite(v)]
+        if bad:
+            average[key] = None
+            reasons = []
+            for r in evaluation.results:
+                if r.task.name in bad:
+                    why = r.scores.undefined.get("p-MRR" if key == "p-MRR" else "og", "undefined")
+                    reasons.append(f"{r.task.name}: {why}")
+            undefined[f"average.{key}"] = f"{label} is undefined on {len(bad)} task(s) ({'; '.join(reasons)})"
+        else:
+            average[key] = sum(values.values()) / len(values)
+    return average, undefined
 
 
 def read_results(path: str | Path) -> dict:
@@ -57,7 +90,11 @@ def read_results(path: str | Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DataFormatError(path, e.lineno, f"invalid JSON ({e.msg})", "re-run the evaluation") from None
-    if not isinstance(data, dict) or "tasks" not in data or "model" not in data:
+    except UnicodeDecodeError:
+        raise DataFormatError(path, None, "bytes that are not UTF-8", "pass a results.json written by "
+                              "'followir evaluate'") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) \
+            or not isinstance(data.get("model"), dict):
         raise DataFormatError(path, None, "not a followir results file (no 'tasks'/'model')",
                               "pass a results.json written by 'followir evaluate'")
     return data

@@ -46,9 +46,14 @@ class PaperTable:
         return "\n".join(lines)
 
 
+def _number(value: float | None) -> float:
+    """A results.json value as a float: ``null`` (undefined, the reason beside it) becomes nan."""
+    return float("nan") if value is None else value
+
+
 def _cell(task: dict, key: str, signed: bool) -> Cell:
     scores = task["scores"]
-    value = scores["p-MRR"] if key == "p-MRR" else scores["main_score"]
+    value = _number(scores["p-MRR"] if key == "p-MRR" else scores["main_score"])
     interval = scores.get("intervals", {}).get(key, {})
     return Cell(value, interval.get("low"), interval.get("high"), signed)
 
@@ -73,8 +78,8 @@ def paper_table(results: Sequence[dict]) -> PaperTable:
                 cells += [Cell(float("nan")), Cell(float("nan"), signed=True)]
                 continue
             cells += [_cell(task, "main_score", False), _cell(task, "p-MRR", True)]
-            mains.append(task["scores"]["main_score"])
-            pmrrs.append(task["scores"]["p-MRR"])
+            mains.append(_number(task["scores"]["main_score"]))
+            pmrrs.append(_number(task["scores"]["p-MRR"]))
         if len(tasks) > 1:
             complete = len(mains) == len(tasks)
             nan = float("nan")
