@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -17,6 +17,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 # Messages carry paths, ids and install lines such as 'followir[llm]': never read them as console markup.
 console = Console(stderr=True, markup=False, highlight=False)
 stdout = Console(markup=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from followir import __version__
+
+        stdout.print(f"followir {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the followir version and exit.")) -> None:
+    """Evaluate and teach instruction-following retrieval (FollowIR)."""
 
 
 def message(label: str, text: object, style: str) -> Text:
@@ -63,13 +77,17 @@ def setup_logging(verbose: bool) -> None:
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}", markup=False),
+    return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+                    TextColumn("{task.fields[count]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
 class RichProgress:
-    """Adapts a rich progress bar to the models' ``Progress`` protocol (items per second, ETA)."""
+    """Adapts a rich progress bar to the models' ``Progress`` protocol: ``done/total unit``, the rate and the ETA.
+
+    The unit says what is counted (``rankings``: one per query and instruction; ``pairs``; ``texts``). Work that
+    is all in the cache shows as such instead of an empty ``0/0`` bar.
+    """
 
     def __init__(self, progress: Progress, description: str):
         self.progress = progress
@@ -82,18 +100,22 @@ class RichProgress:
         import time
 
         self.unit, self.started = unit, time.perf_counter()
+        count = f"0/{total:,} {unit}" if total else f"nothing to compute: all {unit} are in the cache"
         if self.bar is None:
-            self.bar = self.progress.add_task(self.description, total=total, rate="")
+            self.bar = self.progress.add_task(self.description, total=total or 1, rate="", count=count)
         else:
-            self.progress.reset(self.bar, total=total)
+            self.progress.reset(self.bar, total=total or 1, count=count, rate="")
+        if not total:
+            self.progress.update(self.bar, completed=1)
 
     def advance(self, n: int) -> None:
         import time
 
         self.progress.advance(self.bar, n)
-        done = self.progress.tasks[self.bar].completed
+        task = self.progress.tasks[self.bar]
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.bar, rate=f"{done / elapsed:,.1f} {self.unit}/s")
+        self.progress.update(self.bar, rate=f"{task.completed / elapsed:,.1f} {self.unit}/s",
+                             count=f"{int(task.completed):,}/{int(task.total):,} {self.unit}")
 
 
 def print_table(results: list[dict], intervals: bool) -> None:

@@ -77,18 +77,12 @@ def markdown_report(table: ReportTable, ablation: Sequence[AblationEntry] = (),
                   ("Two-sided paired randomization tests over the queries both models were scored on "
                    "(sign flips; p-values not corrected for the number of pairs)."), "",
                   significance_markdown(tests) if tests else "No two models share a task.", ""]
-    parts += ["## Instruction length ablation", ""]
-    if ablation:
-        parts += [("Score with no instruction, keywords, a short and the full instruction (times 100), and "
+    if ablation:  # the section exists only when some results file has an ablation
+        parts += ["## Instruction length ablation", "",
+                  ("Score with no instruction, keywords, a short and the full instruction (times 100), and "
                    "the change of each against no instruction with its 95% bootstrap interval."), "",
                   ablation_markdown(ablation), ""]
-    else:
-        parts += [ABSENT_ABLATION, ""]
     return "\n".join(parts)
-
-
-ABSENT_ABLATION = ("None of these results files has an instruction length ablation (an `ablation` key "
-                   "written by the length ablation analysis).")
 
 
 # -- CSV --------------------------------------------------------------------------------------------------

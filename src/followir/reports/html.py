@@ -11,7 +11,7 @@ from typing import Sequence
 
 from followir.reports.ablation import CHANGES, SHORT_LABELS, VARIANTS, AblationEntry, metric_label
 from followir.reports.collect import ModelRow
-from followir.reports.formats import ABSENT_ABLATION, NOTE, TITLE
+from followir.reports.formats import NOTE, TITLE
 from followir.reports.significance import PairTest
 from followir.reports.table import ReportTable, TableCell
 
@@ -147,17 +147,13 @@ def html_report(table: ReportTable, rows: Sequence[ModelRow], ablation: Sequence
                   '<p class="note">Two-sided paired randomization tests over the queries both models were '
                   "scored on; p &lt; 0.05 in bold (not corrected for the number of pairs).</p>",
                   significance_html(tests), "</section>"]
-    parts.append('<section id="ablation"><h2>Instruction length ablation (the paper\'s Figure 3)</h2>')
-    if ablation:
+    if ablation:  # the section exists only when some results file has an ablation
+        parts.append('<section id="ablation"><h2>Instruction length ablation (the paper\'s Figure 3)</h2>')
         parts += [_figure(plots.ablation_svg(ablation, colors),
                           "Change in score against no instruction when the model gets the instruction's "
                           "keywords, a short instruction or the full instruction (×100), with 95% bootstrap "
                           "intervals over queries.", "ablation-plot"),
-                  ablation_table_html(ablation)]
-    else:
-        absent = escape(ABSENT_ABLATION).replace("`ablation`", "<code>ablation</code>")
-        parts.append(f'<p class="absent">{absent}</p>')
-    parts.append("</section>")
+                  ablation_table_html(ablation), "</section>"]
     if not tasks:
         parts.append('<p class="absent">No results file has task scores (only analyses), so there is no '
                      "p-MRR to plot.</p>")

@@ -27,10 +27,14 @@ _RC = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10, "ax
        "axes.axisbelow": True, "axes.titlesize": 11, "legend.frameon": False}
 
 
-def _matplotlib():
+def require_plots():
+    """matplotlib, or ``MissingDependencyError`` naming ``pip install 'followir[report]'``."""
     from followir.models.runtime import require
 
     return require("matplotlib", "report")
+
+
+_matplotlib = require_plots
 
 
 def model_colors(labels: Sequence[str]) -> dict[str, str]:

@@ -38,6 +38,13 @@ def build_report(paths: Iterable[str | Path], significance: bool = False,
                   tuple(pairwise_tests(rows, resamples)) if significance else None)
 
 
+def default_formats() -> tuple[str, ...]:
+    """All formats when matplotlib (the ``report`` extra) is installed, else the ones the base install writes."""
+    import importlib.util
+
+    return FORMATS if importlib.util.find_spec("matplotlib") is not None else tuple(f for f in FORMATS if f != "html")
+
+
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"md,csv"`` -> ``("md", "csv")``; unknown names raise, listing the accepted ones.
 
