@@ -512,3 +512,15 @@ def test_compare_results_without_per_query_scores_is_a_data_error(tmp_path):
     result = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b")])
     assert result.exit_code == 2, result.output
     assert "per_query" in result.output and "results.json" in result.output
+
+
+def test_instructir_ids_with_whitespace_are_refused_at_load_time(tmp_path):
+    from followir.analyses.instructir import read_corpus, read_instructions
+
+    corpus = _write(tmp_path, "corpus.jsonl", '{"_id": "p1_1", "text": "a"}\n{"_id": "p 2_1", "text": "b"}\n')
+    err = _error(read_corpus, corpus)
+    assert err.line == 2 and "whitespace" in err.problem
+    instructions = _write(tmp_path, "only_instruction_queries.jsonl",
+                          '{"_id": "1 _1", "text": "I am a nurse.", "metadata": {"origin_query": "q"}}\n')
+    err = _error(read_instructions, instructions)
+    assert err.line == 1 and "whitespace" in err.problem

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from followir.data.tables import parse_relevance, read_rows, require
+from followir.data.tables import check_id, parse_relevance, read_rows, require
 from followir.errors import DataFormatError
 from followir.metrics.robustness import base_query_id, robustness_per_query
 from followir.metrics.trec_measures import per_query_measures
@@ -91,7 +91,7 @@ def read_instructions(path: str | Path, base_texts: Mapping[str, str] | None = N
     path = Path(path)
     out, seen = [], set()
     for line, row in read_rows(path):
-        qid = require(row, "_id", path, line)
+        qid = check_id(require(row, "_id", path, line), path, line, "instruction id")
         if "_" not in qid:
             raise DataFormatError(path, line, f"instruction id {qid!r} is not '<qid>_<k>'",
                                   "InstructIR instruction ids are the base query id, '_' and a number")
@@ -162,7 +162,7 @@ def read_corpus(source: str | Path) -> tuple[dict[str, Document], str]:
     corpus: dict[str, Document] = {}
     for path in paths:
         for line, row in read_rows(path):
-            doc_id = require(row, "_id" if "_id" in row else "id", path, line)
+            doc_id = check_id(require(row, "_id" if "_id" in row else "id", path, line), path, line, "document id")
             if doc_id in corpus:
                 raise DataFormatError(path, line, f"document {doc_id!r} appears twice", "give each id once")
             corpus[doc_id] = Document(doc_id, require(row, "text", path, line, allow_empty=True),
