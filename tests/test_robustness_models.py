@@ -399,7 +399,8 @@ def test_every_pair_family_names_the_query_and_the_limit_when_the_prompt_cannot_
                                                                                      limit):
     from followir.models.registry import load_model
 
-    options = {"seq2seq": {"template": "monot5"}, "causal-lm": {"template": "followir-7b"}}.get(family, {})
+    options = {"seq2seq": {"template": "monot5", "truncation": "document"},
+               "causal-lm": {"template": "followir-7b"}}.get(family, {})
     model = load_model(tiny_models[which], family=family, cache_path="none", max_length=limit, device="cpu",
                        **options)
     corpus = {"d1": Document("d1", "the telescope found a galaxy")}
@@ -437,7 +438,10 @@ def test_atomic_write_cleans_stale_temporary_files_of_dead_writers(tmp_path):
 # -- --timeout -------------------------------------------------------------------------------------------------
 
 def test_evaluate_timeout_option_reaches_the_api_embedder(emb_server, no_sleep, tmp_path, monkeypatch):
+    arrivals = []
+
     def slow(inputs):
+        arrivals.append(time.monotonic())
         time.sleep(1.5)
         return GOOD(inputs)
 
@@ -448,7 +452,8 @@ def test_evaluate_timeout_option_reaches_the_api_embedder(emb_server, no_sleep, 
                                  "--task", str(task), "--output", str(tmp_path / "out"), "--timeout", "0.3",
                                  "--resamples", "50"])
     assert result.exit_code == 0, result.output
-    assert len(server.log) >= 2  # the first request timed out and was retried
+    time.sleep(1.6)  # the slow handler finishes
+    assert len(arrivals) == 1 and len(server.log) == 2  # the first request timed out, the retry was answered
     bad = runner.invoke(app, ["evaluate", "--model", "bm25", "--task", str(task), "--output", str(tmp_path / "o2"),
                               "--timeout", "0"])
     assert bad.exit_code == 2 and "--timeout" in bad.output

@@ -24,12 +24,24 @@ _MODEL_HELP = "Registered model name (bm25, all-minilm-l6-v2, smollm2-135m-instr
               "with --family."
 
 
-def _load_model(model, family, template, model_revision, batch_size, device, cache, trust_remote_code, base_url):
+def _load_model(model, family, template, model_revision, batch_size, device, cache, trust_remote_code, base_url,
+                timeout=None):
+    from followir.cli.checks import model_options
     from followir.models.registry import load_model
 
     options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
-               "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url}
-    return load_model(model, family=family, **options)
+               "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url,
+               "timeout": timeout}
+    return load_model(model, family=family, **model_options(model, family, options))
+
+
+def _check_first(resamples: int, output: Path, timeout: float | None = None) -> None:
+    """Options and the output folder, checked before any weights load or anything is ranked."""
+    from followir.cli.checks import check_output_folder, check_resamples, check_timeout
+
+    check_resamples(resamples)
+    check_timeout(timeout)
+    check_output_folder(output)
 
 
 def _x100(value: float) -> str:
@@ -78,6 +90,8 @@ def ablation(
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     as_json: bool = typer.Option(False, "--json", help="Print the ablation entries as JSON instead of tables."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per API or generator request "
+                                            "before it is retried [default: 60 (embeddings), 120 (generator)]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Instruction length ablation (the paper's Figure 3): no instruction vs keywords vs short vs full."""
@@ -87,15 +101,17 @@ def ablation(
     from followir.data.loading import load_tasks
 
     try:
+        _check_first(resamples, output or Path("followir-results") / safe_name(model), timeout)
         reranker = _load_model(model, family, template, model_revision, batch_size, device, cache,
-                               trust_remote_code, base_url)
+                               trust_remote_code, base_url, timeout)
         variant_generator = None
         if generator:
             from followir.llm.base import GenerationOptions
             from followir.llm.chat import load_chat_model
 
             chat = load_chat_model(generator, base_url=generator_url, cache_path=generator_cache, device=device,
-                                   options=GenerationOptions(temperature=temperature))
+                                   options=GenerationOptions(temperature=temperature),
+                                   **({"timeout": timeout} if timeout else {}))
             variant_generator = VariantGenerator(chat, max_attempts=max_attempts)
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision)
@@ -178,6 +194,8 @@ def instructir(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
     as_json: bool = typer.Option(False, "--json", help="Print instructir.json instead of the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per API request before it is "
+                                            "retried (api-embedder) [default: 60]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """InstructIR: rerank the first stage's top 100 per instruction; Robustness@10 and nDCG@10."""
@@ -185,8 +203,9 @@ def instructir(
     from followir.analyses.instructir import load_instructir, run_instructir, write_instructir
 
     try:
+        _check_first(resamples, output or Path("followir-results") / safe_name(model) / "instructir", timeout)
         reranker = _load_model(model, family, template, model_revision, batch_size, device, cache,
-                               trust_remote_code, base_url)
+                               trust_remote_code, base_url, timeout)
         with console.status("loading InstructIR"):
             dataset = load_instructir(data, corpus, qrels)
             if base_queries:

@@ -203,7 +203,8 @@ def load_model(name: str, family: str | None = None, **overrides) -> Reranker:
     accepted = inspect.signature(factory).parameters
     unknown = sorted(k for k in kwargs if k not in accepted)
     if unknown:
-        options = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        cli = {"cache_path": "--cache", "model_id": "--model", "revision": "--model-revision"}  # as typed
+        options = ", ".join(cli.get(k, "--" + k.replace("_", "-")) for k in unknown)
         raise ValueError(f"{options} does not apply to the {fam.name} family (it takes: "
                          f"{', '.join(sorted(accepted))})")
     model = factory(**kwargs)

@@ -53,10 +53,13 @@ class Seq2SeqReranker:
         return {"family": "seq2seq", "settings": {
             "model_id": self.model_id, "revision": self.revision, "template": t.name, "prompt": t.prompt,
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens), "max_length": self.max_length,
-            "dtype": self.dtype_name or "auto"}}
+            "dtype": self.dtype_name or "auto", "truncation": self.truncation}}
 
     def check_query(self, query_text: str) -> None:
-        """Refuse a query whose prompt, without any document, already fills ``max_length``."""
+        """Refuse a query whose prompt, without any document, already fills ``max_length`` (with
+        ``truncation="document"``; the paper's ``prompt-end`` truncation cuts whatever passes the limit)."""
+        if getattr(self, "truncation", "document") == "prompt-end":
+            return
         if self._model is None:
             self._load()
         tokens = len(self._tokenizer(self.template.prompt.format(query=query_text, document="", bos=""))["input_ids"])

@@ -68,6 +68,12 @@ def read_trained_model(folder: str | Path) -> TrainedModel:
     except (OSError, json.JSONDecodeError) as e:
         raise DataFormatError(path, None, f"cannot read the model card ({e})",
                               "train again into this folder, or restore followir_model.json") from None
+    if not isinstance(raw, dict):
+        raise DataFormatError(path, None, f"the model card is a JSON {type(raw).__name__}, not an object",
+                              "train again into this folder, or restore followir_model.json") from None
+    if not isinstance(raw.get("base_model"), (dict, type(None))):
+        raise DataFormatError(path, None, "'base_model' is not an object",
+                              "train again into this folder, or restore followir_model.json")
 
     def need(key: str, where: Mapping = raw):
         if key not in where:
