@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -51,32 +52,45 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
     intervals: bool = typer.Option(False, "--intervals", help="Show 95% bootstrap intervals in the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per API request before it is "
+                                            "retried (api-embedder) [default: 60]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Rank each query's candidates under the og and the changed instruction; score; write runs and results."""
+    started = time.perf_counter()
     setup_logging(verbose)
     from followir.data.loading import load_tasks
     from followir.evaluation.results import read_results
     from followir.evaluation.runner import evaluate as run_evaluation
+    from followir.cli.checks import check_output_folder, check_resamples, check_timeout, model_options
     from followir.models.registry import load_model
 
-    try:
+    folder = output or Path("followir-results") / safe_name(model)
+    try:  # every option and the output folder are checked before any weights load or anything is ranked
+        check_resamples(resamples)
+        check_timeout(timeout)
+        check_output_folder(folder)
         options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
-                   "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url}
-        reranker = load_model(model, family=family, **options)
+                   "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url,
+                   "timeout": timeout}
+        options = model_options(model, family, options)
+        with console.status(f"importing the libraries of {model}"):
+            reranker = load_model(model, family=family, **options)
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision, main_metric=main_metric)
     except (FollowIRError, ValueError) as e:
         fail(e)
-    folder = output or Path("followir-results") / safe_name(model)
     with progress_bar() as progress:
         def factory(name: str) -> RichProgress:
             return RichProgress(progress, f"{model} on {name}")
 
         try:
-            run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples)
+            run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples, status=console.status,
+                           started=started)
         except (FollowIRError, ValueError) as e:
             fail(e)
+        except OSError as e:  # a model that cannot be found or read, a full disk: no traceback
+            fail(f"{e}. Fix: check the model path or hub id (and the network), and that {folder} is writable")
     results = read_results(folder)
     if as_json:
         stdout.print_json(data=results)
@@ -135,10 +149,12 @@ def compare(
     resamples: int = typer.Option(10_000, "--resamples", help=HELP_RESAMPLES),
 ) -> None:
     """Paired randomization test between two results files, per shared task (main score and p-MRR)."""
+    from followir.cli.checks import check_resamples
     from followir.evaluation.compare import compare_results
     from followir.evaluation.results import read_results
 
     try:
+        check_resamples(resamples)
         ra, rb = read_results(a), read_results(b)
         out = compare_results(ra, rb, resamples, sources=(str(a), str(b)))
     except (FollowIRError, ValueError) as e:

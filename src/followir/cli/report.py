@@ -40,10 +40,19 @@ def report(
     """Aggregate results into the paper's Table 2 (Markdown, CSV, LaTeX, HTML with plots)."""
     setup_logging(verbose)
     from followir.reports.mteb_export import export_mteb
-    from followir.reports.report import build_report, parse_formats, write_report
+    from followir.reports.plots import require_plots
+    from followir.reports.report import build_report, default_formats, parse_formats, write_report
 
     try:
-        chosen = parse_formats(formats)
+        from followir.cli.checks import check_output_folder, check_resamples
+
+        check_resamples(resamples)
+        check_output_folder(output)
+        if mteb_export:
+            check_output_folder(mteb_export, "--mteb-export")
+        chosen = parse_formats(formats) if formats else default_formats()
+        if "html" in chosen:
+            require_plots()  # before any work: the HTML page needs matplotlib for its plots
         built = build_report(results, significance=significance, resamples=resamples)
         written = write_report(built, output, chosen, intervals)
         exported = export_mteb(built.rows, mteb_export, mteb_version) if mteb_export else []
