@@ -255,7 +255,8 @@ def test_seq2seq_batch_padding_does_not_change_scores(models):
 
 
 def test_seq2seq_truncates_the_document_end_only(models):
-    model = load_model(models["t5"], family="seq2seq", template="monot5", cache_path="none", max_length=40)
+    model = load_model(models["t5"], family="seq2seq", template="monot5", cache_path="none", max_length=40,
+                       truncation="document")  # the corrected setting; the paper's cuts the cue (test_golden_inputs)
     model.score([(QUERY, "warm up")])  # loads the tokenizer
     tok = transformers.AutoTokenizer.from_pretrained(models["t5"])
     query = f"{QUERY} {INSTRUCTION}"

@@ -56,8 +56,15 @@ def test_expected_templates_and_families():
     families = {name: t.family for name, t in load_templates().items()}
     assert families["plain"] == families["e5"] == families["bge"] == families["instructor"] == "bi-encoder"
     assert families["cross-encoder"] == "cross-encoder"
-    assert families["monot5"] == families["flan-t5"] == families["tart-full"] == "seq2seq"
+    assert families["tart-full"] == "cross-encoder"  # an encoder-only T5 classifier on pairs (enc-t5 family)
+    assert families["monot5"] == families["flan-t5"] == "seq2seq"
     assert families["followir-7b"] == families["llama2-chat"] == families["chat"] == "causal-lm"
+    assert families["mistral-instruct"] == families["llama2"] == families["gritlm-reranker"] == "causal-lm"
+    for name in ("monot5", "flan-t5", "followir-7b", "mistral-instruct", "llama2-chat", "llama2", "gritlm-reranker"):
+        t = get_template(name)
+        assert (t.truncation, t.add_special_tokens) == ("prompt-end", True), name  # as the paper's tokenizer call
+        assert t.reference.startswith("orionw/FollowIR models/rerankers/reranker_models.py"), name
+    assert get_template("chat").truncation == "document" and not get_template("chat").add_special_tokens
     assert get_template("monot5").answer_tokens == ("▁true", "▁false")
     assert get_template("flan-t5").answer_tokens == ("▁yes", "▁no")
     assert get_template("followir-7b").answer_tokens == ("true", "false")
@@ -102,7 +109,20 @@ def test_unknown_placeholder_is_rejected(key, text, bad):
 def test_every_allowed_placeholder_is_accepted():
     prompt = "{bos}Query: {query} Document: {document} Relevant:"
     assert validate("mine", {**GOOD_SEQ2SEQ, "prompt": prompt}).prompt == prompt
-    assert PLACEHOLDERS == {"query", "instruction", "document", "bos"}
+    assert PLACEHOLDERS == {"query", "instruction", "document", "bos", "title", "text"}
+
+
+def test_fidelity_keys_are_validated():
+    assert validate("mine", {**GOOD_SEQ2SEQ, "truncation": "prompt-end"}).truncation == "prompt-end"
+    assert validate("mine", dict(GOOD_SEQ2SEQ)).truncation == "document"
+    with pytest.raises(TemplateError, match=r"mine.truncation must be one of \['prompt-end', 'document'\]"):
+        validate("mine", {**GOOD_SEQ2SEQ, "truncation": "left"})
+    with pytest.raises(TemplateError, match="mine.add_special_tokens must be true or false"):
+        validate("mine", {**GOOD_SEQ2SEQ, "add_special_tokens": "yes"})
+    with pytest.raises(TemplateError, match="mine.empty_instruction must be a string"):
+        validate("mine", {**GOOD_SEQ2SEQ, "empty_instruction": 3})
+    t = validate("mine", {**GOOD_SEQ2SEQ, "empty_instruction": "generic"})
+    assert t.render_query("q", "") == t.render_query("q", "  ") == "q generic"
 
 
 @pytest.mark.parametrize("entry, missing", [
@@ -180,12 +200,11 @@ def test_followir_7b_prompt_without_bos_and_without_instruction():
 
 
 def test_llama2_chat_prompt_is_exact():
+    # orionw/FollowIR models/rerankers/reranker_models.py L181-185
     rendered = get_template("llama2-chat").render_prompt("q", "i", "d", bos="<s>")
     assert rendered == (
-        "<s>[INST] <<SYS>>\nYou are an expert Google searcher, whose job is to determine if the following "
-        "document is relevant to the query (true/false). Answer using only one word, one of those two "
-        "choices.\n<</SYS>>\n\nQuery: q i\nDocument: d\nRelevant (only output one word, either \"true\" or "
-        "\"false\"): [/INST] "
+        "<s>[INST] <<SYS>>\nYou are an expert at finding information. Determine if the following document is "
+        "relevant to the query (true/false).\n<</SYS>>Query: q i\nDocument: d\nRelevant: [/INST]"
     )
 
 
@@ -203,17 +222,26 @@ def test_flan_t5_and_tart_full_formats():
     assert flan.render_prompt("q", "i", "d") == f"{question}\nQuery: q i\nPassage: d"
     assert flan.render_prompt("q", "", "d") == f"{question}\nQuery: q\nPassage: d"
     tart = get_template("tart-full")
-    assert tart.render_prompt("q", "i", "d") == (
-        "Is the following passage relevant to the query?\nQuery: q [SEP] i\nPassage: d")
+    assert tart.render_query("q", "i") == "q [SEP] i"
+    assert tart.render_query("q", "") == "q [SEP] Retrieve news paper paragraph to answer this question"
 
 
 def test_bi_encoder_formats():
     assert get_template("plain").render_query("q", "i") == "q i"
     assert get_template("e5").render_query("q", "i") == "query: q i"
     assert get_template("e5").render_document("d") == "passage: d"
-    assert get_template("bge").render_query("q", "i") == (
+    assert get_template("bge").render_query("q", "i") == "i: q"
+    assert get_template("bge").render_query("q", "") == "None: q"
+    assert get_template("bge-prefix").render_query("q", "i") == (
         "Represent this sentence for searching relevant passages: q i")
-    assert get_template("e5-mistral").render_query("q", "i") == "Instruct: i\nQuery: q"
+    assert get_template("e5-mistral").render_query("q", "i") == "q i"
+    assert get_template("e5-mistral").render_query("q", "") == (
+        "q Given a web search query, retrieve relevant passages that answer the query")
+    assert get_template("e5-mistral-instruct").render_query("q", "i") == "Instruct: i\nQuery: q"
+    assert get_template("google").render_query("q", "i") == "i q"
+    assert get_template("gritlm").render_query("q", "i") == "<|user|>\ni\n<|embed|>\n q"
+    assert get_template("gritlm").render_document("t d", "t", "d") == "<|embed|>\n t d"
+    assert get_template("gritlm").render_document("d", "", "d") == "<|embed|>\n  d"
     assert get_template("tart").render_query("q", "i") == "q [SEP] i"
     assert get_template("instructor").render_document("d") == "Represent the news document for retrieval: d"
 
@@ -236,7 +264,7 @@ def test_no_instruction_rendering_has_no_trailing_space(name):
     assert QUERY in query
     assert query == query.rstrip(), repr(query)
     assert "  " not in query and "{" not in query
-    if t.query_format.startswith("{query} {instruction}"):
+    if t.query_format.startswith("{query} {instruction}") and t.empty_instruction is None:
         assert query == QUERY
     if t.prompt is not None:
         prompt = t.render_prompt(QUERY, "", DOCUMENT)

@@ -2,9 +2,11 @@
 
 The prompt comes from a template: a fixed prompt (FollowIR-7B's ``[INST] ... [/INST]``, Llama-2-chat's
 system form) or the model's own chat template. The score is p(true) from a log-softmax over the
-true/false token logits at the last position, in float32. Batches are left-padded. A prompt too long for
-``max_length`` loses the end of its document, never the instruction or the answer cue. The BOS token
-appears once: templates write it as ``{bos}`` and the text is tokenized without adding special tokens.
+true/false token logits at the last position, in float32. Batches are left-padded. The paper's templates
+(orionw/FollowIR reranker_models.py LlamaReranker.predict L248-255) are tokenized as the paper did: the
+tokenizer adds its BOS to a prompt that already starts with a literal "<s>" (two BOS tokens), and a prompt
+too long for ``max_length`` loses its end, answer cue included. Settings ``add_special_tokens=False``
+(BOS once) and ``truncation="document"`` (only the document is cut) give the corrected inputs.
 GGUF checkpoints load through transformers (``gguf_file=``); a LoRA adapter folder loads through peft.
 """
 
@@ -31,9 +33,18 @@ class CausalLMReranker:
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
                  max_length: int = 2048, cache_path: str | None = None, trust_remote_code: bool = False,
                  gguf_file: str | None = None, adapter: str | None = None, token_budget: int | None = None,
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, truncation: str | None = None,
+                 add_special_tokens: bool | None = None):
         self.model_id, self.revision = model_id, revision
         self.template: Template = get_template(template)
+        # paper fidelity (defaults from the template): "prompt-end" cuts a long prompt's end as the paper's
+        # tokenizer call did, answer cue included; "document" cuts only the passage. add_special_tokens:
+        # the tokenizer adds BOS as in the paper (two BOS with a literal "<s>" prompt); False: BOS once.
+        self.truncation = truncation or self.template.truncation
+        if self.truncation not in ("prompt-end", "document"):
+            raise ValueError(f"truncation={truncation!r}: use 'prompt-end' (the paper's) or 'document'")
+        self.add_special_tokens = self.template.add_special_tokens if add_special_tokens is None \
+            else add_special_tokens
         if self.template.family != "causal-lm":
             raise ValueError(f"template {template!r} is for {self.template.family}, not causal-lm")
         self.device_name, self.dtype_name = device, dtype
@@ -105,6 +116,7 @@ class CausalLMReranker:
             "adapter": self.adapter, "template": t.name, "prompt": t.prompt, "system": t.system, "user": t.user,
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens or ()),
             "max_length": self.max_length, "dtype": self.dtype_name or "auto",
+            "truncation": self.truncation, "add_special_tokens": self.add_special_tokens,
             **({"fingerprint": self.fingerprint} if self.fingerprint else {})}}
 
     # -- prompts -------------------------------------------------------------------------------------
@@ -129,9 +141,15 @@ class CausalLMReranker:
                 f"instruction, or raise max_length")
 
     def encode(self, query_text: str, document: str) -> list[int]:
-        """Token ids of the prompt, the document cut from its end until the prompt fits ``max_length``."""
+        """Token ids of the prompt. Too long: ``truncation="prompt-end"`` keeps the first ``max_length``
+        tokens (the paper's ``tokenizer(..., truncation=True)``); ``"document"`` cuts the document from its
+        end until the prompt fits."""
         tok = self.tokenizer
-        ids = tok(self.render(query_text, document), add_special_tokens=False)["input_ids"]
+        special = self.add_special_tokens
+        if self.truncation == "prompt-end":
+            return tok(self.render(query_text, document), add_special_tokens=special, truncation=True,
+                       max_length=self.max_length)["input_ids"]
+        ids = tok(self.render(query_text, document), add_special_tokens=special)["input_ids"]
         if len(ids) <= self.max_length:
             return ids
         doc_ids = tok(document, add_special_tokens=False)["input_ids"]
@@ -140,7 +158,7 @@ class CausalLMReranker:
             if keep <= 0:
                 raise ValueError(f"the prompt without its document is {len(ids) - len(doc_ids)} tokens, more than "
                                  f"max_length={self.max_length}; raise max_length")
-            ids = tok(self.render(query_text, tok.decode(doc_ids[:keep])), add_special_tokens=False)["input_ids"]
+            ids = tok(self.render(query_text, tok.decode(doc_ids[:keep])), add_special_tokens=special)["input_ids"]
             if len(ids) <= self.max_length:
                 return ids
             keep -= len(ids) - self.max_length

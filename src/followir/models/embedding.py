@@ -61,7 +61,7 @@ class EmbeddingReranker:
                progress: Progress | None = None) -> list[dict[str, float]]:
         queries = [self.template.render_query(r.query, r.instruction) for r in requests]
         doc_ids = list(dict.fromkeys(d for r in requests for d in r.candidates))
-        doc_text = {d: self.template.render_document(corpus[d].full_text) for d in doc_ids}
+        doc_text = {d: self.template.render_passage(corpus[d]) for d in doc_ids}
         query_vectors, doc_vectors = self.encode_queries_and_documents(queries, list(doc_text.values()), progress)
         self._check_finite(requests, queries, doc_ids, doc_text, query_vectors, doc_vectors)
         similarity = self.resolved_similarity()

