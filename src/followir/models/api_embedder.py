@@ -146,7 +146,8 @@ class APIEmbedder(EmbeddingReranker):
         if provider == "openai":
             url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
             if urlparse(url).scheme not in ("http", "https"):
-                raise ValueError(f"base_url={url!r}: use an http(s) URL such as http://localhost:8000/v1")
+                raise ValueError(f"--base-url (base_url) {url!r} is not an http(s) URL. Fix: give the server's API "
+                                 f"root, such as http://localhost:8000/v1")
             self.base_url: str | None = url
         elif base_url:
             raise ValueError(f"base_url applies to OpenAI-compatible servers (provider='openai'), not {provider}")
