@@ -54,7 +54,7 @@ class CrossEncoderReranker:
         """Refuse a query + instruction too long to leave one passage token within ``max_length``."""
         if self._model is None:
             self._load()
-        tokens = len(self._tokenizer(query, add_special_tokens=False)["input_ids"])
+        tokens = len(self._tokenizer(query, add_special_tokens=False, verbose=False)["input_ids"])
         special = self._tokenizer.num_special_tokens_to_add(pair=True)
         if tokens + special + 1 > self.max_length:
             raise InputTooLongError(
