@@ -524,3 +524,23 @@ def test_instructir_ids_with_whitespace_are_refused_at_load_time(tmp_path):
                           '{"_id": "1 _1", "text": "I am a nurse.", "metadata": {"origin_query": "q"}}\n')
     err = _error(read_instructions, instructions)
     assert err.line == 1 and "whitespace" in err.problem
+
+
+@pytest.mark.parametrize(("which", "named"), [("og.qrels", "ch.qrels"), ("ch.qrels", "ch.qrels")])
+def test_metrics_qrels_of_other_topics_is_an_error(tmp_path, which, named):
+    _case(tmp_path)
+    _write(tmp_path, which, "7 0 a 1\n8 0 c 1\n")
+    result = _metrics(tmp_path, "--json")
+    assert result.exit_code == 2, result.output
+    text = result.output.replace("\n", "")
+    assert f"{named}: the" in text and "no query in common" in text and "og.qrels" in text
+
+
+@pytest.mark.parametrize("file", ["corpus.jsonl", "queries.jsonl"])
+def test_empty_corpus_or_queries_file_is_named(tmp_path, file):
+    from followir.data import load_task
+
+    root = _original_task(tmp_path)
+    _write(root, file, "\n")
+    err = _error(lambda p: load_task(str(p)), root)
+    assert Path(err.path) == root / file and "holds no" in err.problem

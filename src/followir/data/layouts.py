@@ -51,11 +51,22 @@ def _id_field(row: dict) -> str:
 
 
 def _read_corpus(root: Path, builder: TaskBuilder) -> None:
-    for path in config_files(root, "corpus"):
+    paths = config_files(root, "corpus")
+    rows = 0
+    for path in paths:
         for line, row in read_rows(path):
             doc_id = require(row, _id_field(row), path, line)
             builder.add_document(doc_id, require(row, "text", path, line, allow_empty=True),
                                  str(row.get("title") or ""), path, line)
+            rows += 1
+    if not rows:
+        _refuse_empty(paths, "corpus", "document")
+
+
+def _refuse_empty(paths: list[Path], config: str, what: str) -> None:
+    raise DataFormatError(paths[0] if len(paths) == 1 else paths[0].parent, None,
+                          f"the {config} config holds no {what} (its files are empty)",
+                          f"give the {config} file one JSON object per {what}")
 
 
 def _read_qrels(paths: list[Path], builder: TaskBuilder, variant_of) -> None:
@@ -81,7 +92,10 @@ def _optional(row: dict, key: str) -> str | None:
 
 def _read_original(root: Path, builder: TaskBuilder) -> None:
     _read_corpus(root, builder)
-    for path in config_files(root, "queries"):
+    query_paths = config_files(root, "queries")
+    if not any(True for path in query_paths for _ in read_rows(path)):
+        _refuse_empty(query_paths, "queries", "query")
+    for path in query_paths:
         for line, row in read_rows(path):
             builder.add_query(Query(
                 id=require(row, "_id", path, line),

@@ -340,13 +340,16 @@ def read_followir_files(qrels_og: str | Path, qrels_changed: str | Path, run_og:
     if not any(r > 0 for docs in og.judgements.values() for r in docs.values()):
         raise DataFormatError(qrels_og, None, "the og qrels hold no relevant document, so no measure and no "
                               "p-MRR is defined", "pass the og qrels (relevance > 0 marks a relevant document)")
-    judged = set(og.judgements) | set(changed.judgements)
+    if not set(og.judgements) & set(changed.judgements):
+        raise DataFormatError(qrels_changed, None, f"the changed qrels have no query in common with the og qrels "
+                              f"{qrels_og} (changed: {_some(changed.judgements)}; og: {_some(og.judgements)})",
+                              "pass the changed qrels of the same topics; query ids must match exactly")
     runs = []
-    for path in (run_og, run_changed):
+    for path, qrels, qrels_path in ((run_og, og, qrels_og), (run_changed, changed, qrels_changed)):
         run = read_run(path)
-        if not judged & set(run.scores):
-            raise DataFormatError(path, None, f"the run has no query in common with the qrels (run: "
-                                  f"{_some(run.scores)}; qrels: {_some(judged)})",
+        if not set(qrels.judgements) & set(run.scores):
+            raise DataFormatError(path, None, f"the run has no query in common with the qrels {qrels_path} (run: "
+                                  f"{_some(run.scores)}; qrels: {_some(qrels.judgements)})",
                                   "pass a run of the same topics; query ids must match the qrels exactly")
         runs.append(run)
     return og, changed, runs[0], runs[1]
