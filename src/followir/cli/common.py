@@ -76,10 +76,10 @@ def setup_logging(verbose: bool) -> None:
     quiet_hub_logging()
 
 
-def progress_bar() -> Progress:
+def progress_bar(out: Console | None = None) -> Progress:
     return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
                     TextColumn("{task.fields[count]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=out or console, transient=False)
 
 
 class RichProgress:
@@ -128,6 +128,21 @@ def print_table(results: list[dict], intervals: bool) -> None:
     for model, cells in table_data.rows:
         table.add_row(model, *[c.text(intervals) for c in cells])
     stdout.print(table)
+
+
+def print_listing(table: Table, records: list[tuple[str, str, str]]) -> None:
+    """A table when it fits the terminal; else one record per row (``title  (detail)`` then the id on its own
+    line), never hard-wrapped, so that no id a user must type is cut or folded."""
+    from rich.measure import Measurement
+
+    if Measurement.get(stdout, stdout.options.update(max_width=100_000), table).maximum <= stdout.width:
+        stdout.print(table)
+        return
+    if table.title:
+        stdout.print(Text(str(table.title), style="bold"), soft_wrap=True)
+    for title, detail, ident in records:
+        stdout.print(Text.assemble((title, "bold"), f"  ({detail})" if detail else ""), soft_wrap=True)
+        stdout.print(Text(f"  {ident}"), soft_wrap=True)
 
 
 def safe_name(name: str) -> str:

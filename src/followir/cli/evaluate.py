@@ -14,6 +14,7 @@ from followir.cli.common import (
     app,
     console,
     fail,
+    print_listing,
     print_table,
     progress_bar,
     safe_name,
@@ -99,6 +100,10 @@ def evaluate(
         say(f"runs and results.json written to {folder}")
 
 
+def _x100(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value * 100:.1f}"
+
+
 @app.command()
 def metrics(
     qrels_og: Path = typer.Option(..., "--qrels-og", exists=True, dir_okay=False, help="TREC qrels, og instruction."),
@@ -129,15 +134,15 @@ def metrics(
     if as_json:
         stdout.print_json(data=data)
         return
-    table = Table(title="FollowIR metrics (raw values)")
+    table = Table(title="FollowIR metrics (x100; --json gives 0-1)")
     table.add_column("measure")
     table.add_column("og", justify="right")
     table.add_column("changed", justify="right")
     for key, measure in MEASURES.items():
-        table.add_row(measure.label, f"{scores.og[key]:.4f}", f"{scores.changed[key]:.4f}")
+        table.add_row(measure.label, _x100(scores.og[key]), _x100(scores.changed[key]))
     stdout.print(table)
     ci = scores.intervals["p-MRR"]
-    stdout.print(f"p-MRR {scores.p_mrr:+.4f}  (95% CI {ci.low:+.4f} .. {ci.high:+.4f}, "
+    stdout.print(f"p-MRR {scores.p_mrr * 100:+.1f}  (95% CI {ci.low * 100:+.1f} .. {ci.high * 100:+.1f}, "
                  f"{len(scores.per_query_p_mrr)} queries with changed documents)")
 
 
@@ -175,33 +180,57 @@ def compare(
 
 
 @app.command("tasks")
-def list_tasks() -> None:
+def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) -> None:
     """List the registered tasks with their hub ids and pinned revisions."""
     from followir.data.catalog import GROUPS, TASKS
 
-    table = Table(title="Registered tasks")
-    for col in ("name", "main metric", "original layout", "mteb layout"):
-        table.add_column(col)
+    rows = []
     for spec in TASKS.values():
-        def fmt(d, spec=spec):
-            return f"{d.repo_id}@{d.revision[:8]}" if d else ("packaged" if spec.packaged else "-")
-
-        table.add_row(spec.name, spec.main_metric, fmt(spec.original), fmt(spec.mteb))
-    for name, members in GROUPS.items():
-        table.add_row(name, "-", "= " + " + ".join(members), "")
-    stdout.print(table)
+        for layout in ("original", "mteb"):
+            hub = getattr(spec, layout)
+            if hub is not None:
+                rows.append({"name": spec.name, "main_metric": spec.main_metric, "layout": layout,
+                             "repo_id": hub.repo_id, "revision": hub.revision})
+        if spec.packaged:
+            rows.append({"name": spec.name, "main_metric": spec.main_metric, "layout": "original",
+                         "repo_id": None, "revision": None, "packaged": True})
+    groups = {name: list(members) for name, members in GROUPS.items()}
+    if as_json:
+        stdout.print_json(data={"tasks": rows, "groups": groups})
+        return
+    table = Table(title="Registered tasks (--task NAME; --layout original|mteb)")
+    for col in ("name", "metric", "layout", "hub id @ revision"):
+        table.add_column(col, overflow="fold")
+    records = []
+    for row in rows:
+        where = "packaged with followir" if row.get("packaged") else f"{row['repo_id']}@{row['revision']}"
+        table.add_row(row["name"], row["main_metric"], row["layout"], where)
+        records.append((row["name"], f"{row['main_metric']}; {row['layout']} layout", where))
+    for name, members in groups.items():
+        table.add_row(name, "-", "-", "= " + " + ".join(members))
+        records.append((name, "a group", "= " + " + ".join(members)))
+    print_listing(table, records)
 
 
 @app.command("models")
-def list_models() -> None:
-    """List the registered models and their families."""
+def list_models(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) -> None:
+    """List the registered models: family, hub id and revision, and the paper's Table 2 group."""
+    from dataclasses import asdict
+
     from followir.models.registry import MODELS
 
-    table = Table(title="Registered models")
-    for col in ("name", "family", "model id", "group", "description"):
-        table.add_column(col)
+    if as_json:
+        stdout.print_json(data={"models": [dict(asdict(spec), settings=dict(spec.settings))
+                                           for spec in MODELS.values()]})
+        return
+    table = Table(title="Registered models (--model NAME)")
+    for col in ("name", "family", "hub id @ revision", "group"):
+        table.add_column(col, overflow="fold")
+    records = []
     for spec in MODELS.values():
-        table.add_row(spec.name, spec.family, spec.model_id or "-", spec.group, spec.description)
-    stdout.print(table)
-
-
+        where = spec.model_id or "-"
+        if spec.revision:
+            where += f"@{spec.revision}"
+        table.add_row(spec.name, spec.family, where, spec.group)
+        records.append((spec.name, f"{spec.family}; {spec.group}", where))
+    print_listing(table, records)

@@ -20,9 +20,10 @@ def report(
                                          "'followir evaluate'; a model's tasks may be spread over several."),
     output: Path = typer.Option(Path("followir-report"), "--output", "-o",
                                 help="Folder for the report files."),
-    formats: str = typer.Option("md,csv,tex,html", "--formats", "-f",
-                                help="Comma-separated: md, csv, tex (booktabs), html (self-contained, with "
-                                     "plots; needs 'followir[report]')."),
+    formats: Optional[str] = typer.Option(None, "--formats", "-f",
+                                          help="Comma-separated: md, csv, tex (booktabs), html (self-contained, "
+                                               "with plots; needs matplotlib: pip install 'followir[report]') "
+                                               "[default: all four, or md,csv,tex when matplotlib is missing]."),
     significance: bool = typer.Option(False, "--significance",
                                       help="Add paired randomization tests for every pair of models per "
                                            "task."),
@@ -59,6 +60,10 @@ def report(
     except (FollowIRError, ValueError) as e:
         fail(e)
     print_report_table(built.table, intervals)
+    if built.tests is not None:
+        print_significance(built.tests)
+    if not formats and "html" not in chosen:
+        warn("no report.html: its plots need matplotlib. Fix: pip install 'followir[report]'")
     for path in written.values():
         say(f"wrote {path}")
     if exported:
@@ -81,6 +86,21 @@ def print_report_table(table, intervals: bool) -> None:
                 cells.append(text)
             out.add_row(row.label, *cells)
         out.add_section()
+    stdout.print(out)
+
+
+def print_significance(tests) -> None:
+    if not tests:
+        stdout.print("No two models share a task, so there is nothing to test.")
+        return
+    out = Table(title="Paired randomization tests (x100; p-values not corrected for the number of pairs)")
+    for col in ("task", "measure", "model A", "model B", "A", "B", "A-B", "p-value", "queries"):
+        out.add_column(col, justify="left" if col in ("task", "measure", "model A", "model B") else "right",
+                       overflow="fold")
+    for t in tests:
+        out.add_row(t.task, t.measure, t.model_a, t.model_b, f"{t.mean_a * 100:.1f}", f"{t.mean_b * 100:.1f}",
+                    Text(f"{t.difference * 100:+.1f}", style="bold" if t.p_value < 0.05 else ""),
+                    f"{t.p_value:.4f}", str(t.queries))
     stdout.print(out)
 
 
@@ -114,6 +134,9 @@ def inspect(
     render_inspection(found, limit)
 
 
+WIDE_COLUMNS = 120  # narrower terminals get instructions stacked and document texts below the table
+
+
 def render_inspection(found, limit: int) -> None:
     from rich.panel import Panel
 
@@ -127,13 +150,19 @@ def render_inspection(found, limit: int) -> None:
             og.append(piece, style="bold red" if op == "delete" else "")
         if op in ("equal", "insert"):
             changed.append(piece, style="bold green" if op == "insert" else "")
-    grid = Table.grid(expand=True, padding=(0, 1))
-    grid.add_column(ratio=1)
-    grid.add_column(ratio=1)
-    grid.add_row(Panel(og, title="og instruction", title_align="left", border_style="blue"),
-                 Panel(changed, title="changed instruction (additions in green)", title_align="left",
-                       border_style="magenta"))
-    stdout.print(grid)
+    wide = stdout.width >= WIDE_COLUMNS  # side by side, with texts in the table; else stacked
+    panels = (Panel(og, title="og instruction", title_align="left", border_style="blue"),
+              Panel(changed, title="changed instruction (additions in green)", title_align="left",
+                    border_style="magenta"))
+    if wide:
+        grid = Table.grid(expand=True, padding=(0, 1))
+        grid.add_column(ratio=1)
+        grid.add_column(ratio=1)
+        grid.add_row(*panels)
+        stdout.print(grid)
+    else:
+        for panel in panels:
+            stdout.print(panel)
     facts = [f"{found.candidates} candidates", f"{len(found.documents)} changed documents"]
     if found.score_og is not None:
         facts.append(f"{found.main_metric} og {found.score_og * 100:.1f}")
@@ -151,17 +180,21 @@ def render_inspection(found, limit: int) -> None:
         return
     table = Table(title="Changed documents (relevant under og, not under changed), worst p-MRR term first",
                   show_lines=True)
-    for name, justify in (("document", "left"), ("rel og→ch", "center"), ("og rank", "right"),
-                          ("ch rank", "right"), ("moved", "right"), ("p-MRR term", "right"),
-                          ("text", "left")):
+    columns = [("document", "left"), ("rel og→ch", "center"), ("og rank", "right"), ("ch rank", "right"),
+               ("moved", "right"), ("p-MRR term", "right")] + ([("text", "left")] if wide else [])
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold", ratio=4 if name == "text" else None)
     for doc in found.documents[:limit]:
         rel = f"{_rel(doc.relevance_og)}→{_rel(doc.relevance_changed)}"
         term = Text(f"{doc.contribution * 100:+.1f}", style="red" if doc.contribution < 0 else
                     "green" if doc.contribution > 0 else "")
         moved = f"↑{doc.moved}" if doc.moved > 0 else f"↓{-doc.moved}" if doc.moved < 0 else "="
-        table.add_row(doc.doc_id, rel, str(doc.og_rank), str(doc.changed_rank), moved, term, doc.snippet)
+        table.add_row(doc.doc_id, rel, str(doc.og_rank), str(doc.changed_rank), moved, term,
+                      *([doc.snippet] if wide else []))
     stdout.print(table)
+    if not wide:  # the texts below the table, each whole, rather than a narrow column
+        for doc in found.documents[:limit]:
+            stdout.print(Text.assemble((doc.doc_id, "bold"), ": ", doc.snippet))
     if len(found.documents) > limit:
         stdout.print(f"showing {limit} of {len(found.documents)} changed documents (--limit)")
 

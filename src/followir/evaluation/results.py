@@ -21,13 +21,13 @@ SCHEMA_VERSION = 1
 def write_results(evaluation, folder: Path) -> Path:
     """Write run files then ``results.json`` (last, atomically: its presence means the run completed)."""
     from followir import __version__
-    from followir.evaluation.runner import write_runs
+    from followir.evaluation.runner import write_runs, write_task_qrels
 
     folder.mkdir(parents=True, exist_ok=True)
     tasks = {}
     for result in evaluation.results:
         files = write_runs(result, folder)
-        tasks[result.task.name] = result.to_dict(files)
+        tasks[result.task.name] = result.to_dict(files, write_task_qrels(result.task, folder))
     average, undefined = _average(evaluation)
     payload = {
         "schema": SCHEMA_VERSION,

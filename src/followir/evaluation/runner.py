@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Mapping, Sequence
 
-from followir.data.trec import write_run
+from followir.data.trec import write_qrels, write_run
 from followir.metrics.followir_scores import FollowIRScores, score_followir
 from followir.models.base import Progress, RankRequest, Reranker
 from followir.records import VARIANTS, Run, Task
@@ -28,7 +28,8 @@ class TaskResult:
     runs: Mapping[str, Run]
     timings: Mapping[str, float]
 
-    def to_dict(self, run_files: Mapping[str, str] | None = None) -> dict:
+    def to_dict(self, run_files: Mapping[str, str] | None = None,
+                qrels_files: Mapping[str, str] | None = None) -> dict:
         return {
             "task": self.task.name,
             "source": self.task.source,
@@ -39,6 +40,7 @@ class TaskResult:
             "scores": self.scores.to_dict(),
             "timings": dict(self.timings),
             **({"run_files": dict(run_files)} if run_files else {}),
+            **({"qrels_files": dict(qrels_files)} if qrels_files else {}),
         }
 
 
@@ -121,9 +123,21 @@ def evaluate(model: Reranker, tasks: Sequence[Task], output_dir: str | Path | No
 
 
 def write_runs(result: TaskResult, folder: Path) -> dict[str, str]:
+    """Write ``<task>.og.trec`` and ``<task>.changed.trec``; returns their names by variant."""
     files = {}
     for variant, run in result.runs.items():
         name = f"{result.task.name}.{variant}.trec"
         write_run(run, folder / name, tag=run.name)
+        files[variant] = name
+    return files
+
+
+def write_task_qrels(task: Task, folder: Path) -> dict[str, str]:
+    """Write the task's judgements beside its runs, ``<task>.og.qrels`` and ``<task>.changed.qrels``, so that
+    ``followir metrics``, trec_eval and pytrec_eval can start from a results folder; returns names by variant."""
+    files = {}
+    for variant, qrels in (("og", task.qrels_og), ("changed", task.qrels_changed)):
+        name = f"{task.name}.{variant}.qrels"
+        write_qrels(qrels, folder / name)
         files[variant] = name
     return files

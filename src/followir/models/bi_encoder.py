@@ -47,6 +47,10 @@ class BiEncoder(EmbeddingReranker):
         self._model = None
         self.last_stats: dict[str, int] = {}
 
+    def load(self) -> None:
+        """Load the weights now rather than at the first text to encode."""
+        self.model
+
     @property
     def model(self):
         if self._model is None:

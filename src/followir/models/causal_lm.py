@@ -60,6 +60,11 @@ class CausalLMReranker:
         self.last_stats = None
 
     # -- loading -------------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Load the tokenizer and the weights now rather than at the first pair to score."""
+        self.tokenizer
+        self.model
+
     @property
     def tokenizer(self):
         if self._tokenizer is None:

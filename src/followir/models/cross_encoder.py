@@ -34,6 +34,11 @@ class CrossEncoderReranker:
         self._model = None
         self.last_stats = None
 
+    def load(self) -> None:
+        """Load the tokenizer and the weights now rather than at the first pair to score."""
+        if self._model is None:
+            self._load()
+
     def _load(self) -> None:
         transformers = require("transformers", "transformers")
         self._torch = require("torch", "transformers")
@@ -65,12 +70,16 @@ class CrossEncoderReranker:
     def length(self, query: str, document: str) -> int:
         return min((len(query) + len(document)) // 4 + 8, self.max_length)
 
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+    def encode(self, pairs: Sequence[tuple[str, str]]):
+        """The model's input for (query text, passage) pairs: a padded batch, only the passage truncated."""
         if self._model is None:
             self._load()
+        return self._tokenizer([q for q, _ in pairs], [d for _, d in pairs], padding=True,
+                               truncation="only_second", max_length=self.max_length, return_tensors="pt")
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        batch = self.encode(pairs)
         torch = self._torch
-        batch = self._tokenizer([q for q, _ in pairs], [d for _, d in pairs], padding=True,
-                                truncation="only_second", max_length=self.max_length, return_tensors="pt")
         with torch.inference_mode():
             logits = self._model(**{k: v.to(self._device) for k, v in batch.items()}).logits.float()
         if logits.shape[-1] == 1:
