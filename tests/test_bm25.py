@@ -2,7 +2,8 @@
 
 The registered ``bm25`` (``analysis="paper"``) must equal the reference's ``clean()`` + ``BM25Okapi``
 (orionw/FollowIR models/bm25/evaluate_bm25.py), restated in ``reference_clean`` below with the real NLTK
-stemmer. The ``regex`` analysis (``bm25-regex``): pool mode must equal ``BM25Okapi(pool_tokens).get_scores(query_tokens)``; corpus mode must equal
+stemmer. The ``regex`` analysis (``bm25-regex``): pool mode must equal
+``BM25Okapi(pool_tokens).get_scores(query_tokens)``; corpus mode must equal
 ``BM25Okapi(corpus_tokens).get_batch_scores(query_tokens, pool_rows)``; both with the Analyzer's tokens and
 query text ``query + " " + instruction``.
 """

@@ -301,4 +301,5 @@ def test_enc_t5_pair_ids_and_score_equal_the_reference_classifier(tiny):
         expected = torch.softmax(hidden @ weight.T + bias, -1)[0, 1].item()  # modeling_enc_t5.py L101-105
     assert scores["d"] == pytest.approx(expected, rel=1e-5)
     # the generic instruction when the instruction is empty (reranker_models.py L405-406)
-    assert model.template.render_query(QUERY, "") == f"{QUERY} [SEP] Retrieve news paper paragraph to answer this question"
+    generic = "Retrieve news paper paragraph to answer this question"
+    assert model.template.render_query(QUERY, "") == f"{QUERY} [SEP] {generic}"

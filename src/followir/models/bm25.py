@@ -4,10 +4,11 @@ r"""BM25 as the FollowIR paper ran it: Okapi BM25 over each query's candidate po
 ``clean()`` (orionw/FollowIR ``models/bm25/evaluate_bm25.py``; see ``text_analysis.PaperAnalyzer``):
 query and instruction are cleaned separately and their terms joined (reference lines 40-48).
 ``analysis="regex"`` (registered as ``bm25-regex``) is followir's earlier analysis: ``\w\w+`` tokens of
-``query + " " + instruction``, PyStemmer's Porter stems (``text_analysis.Analyzer``). Scores equal ``rank_bm25.BM25Okapi`` built on the pool's tokens
-(k1=1.5, b=0.75, negative idf floored to ``epsilon * mean idf``), but computed with numpy over term-id
-arrays: every document is analysed once per run and shared by og and changed queries and across
-queries, and pool statistics are computed once per distinct pool.
+``query + " " + instruction``, PyStemmer's Porter stems (``text_analysis.Analyzer``).
+Scores equal ``rank_bm25.BM25Okapi`` built on the pool's tokens (k1=1.5, b=0.75, negative idf floored to
+``epsilon * mean idf``), but computed with numpy over term-id arrays: every document is analysed once per
+run and shared by og and changed queries and across queries, and pool statistics are computed once per
+distinct pool.
 
 ``stats="corpus"`` uses collection-wide statistics (N, document frequencies, average length and the
 idf floor over the whole corpus) instead of each pool's.
@@ -60,7 +61,6 @@ class _TermIndex:
         new = set(words).difference(word_ids)
         if new:
             new_words = list(new)
-            vocab = self.vocab
             for word, term in zip(new_words, self.analyzer.terms_of_words(new_words)):
                 word_ids[word] = -1 if term is None else self._term_id(term)
         ids = np.fromiter(map(word_ids.__getitem__, words), dtype=np.int64, count=len(words))

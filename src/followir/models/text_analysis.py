@@ -162,4 +162,5 @@ class Analyzer:
         return [None if w in stop else stems[w] for w in words]
 
     def describe(self) -> dict:
-        return {"analysis": "regex", "stopwords": self.stopwords_name, "stemmer": self.stemmer_name, "token_pattern": TOKEN_PATTERN.pattern}
+        return {"analysis": "regex", "stopwords": self.stopwords_name, "stemmer": self.stemmer_name,
+                "token_pattern": TOKEN_PATTERN.pattern}
