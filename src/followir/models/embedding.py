@@ -36,7 +36,7 @@ class EmbeddingReranker:
         return self.similarity or "cosine"
 
     def _model_label(self) -> str:
-        return f"the {getattr(self, 'name', 'embedding')} model {getattr(self, 'model_id', '?')}"
+        return f"the {getattr(type(self), 'name', 'embedding')} model {getattr(self, 'model_id', '?')}"
 
     def _check_finite(self, requests, queries, doc_ids, doc_text, query_vectors, doc_vectors) -> None:
         """A non-finite vector (never cached) stops the run, naming the model, the query and the document."""

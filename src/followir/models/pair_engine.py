@@ -46,7 +46,7 @@ class PairStats:
 
 def model_name(backend: object) -> str:
     """How an error names the model: its id (hub id or path) and family."""
-    family = getattr(backend, "name", None) or type(backend).__name__
+    family = getattr(type(backend), "name", None) or type(backend).__name__  # the instance's is the model name
     return f"the {family} model {getattr(backend, 'model_id', '?')}"
 
 
