@@ -1,7 +1,9 @@
 """Seq2seq true/false rerankers (monoT5, FLAN-T5, TART-full): the template's prompt goes to the encoder,
 the decoder takes one step from its start token, and the score is p(true) from a log-softmax over the
 template's two answer tokens (``▁true``/``▁false`` or ``▁yes``/``▁no``) in float32. When the input is too
-long, the document is cut from its end; the query, instruction and answer cue stay whole."""
+long, the paper's templates cut the prompt's end as the paper's tokenizer call did (``truncation="prompt-end"``,
+orionw/FollowIR reranker_models.py L150-157: monoT5 then loses its "Relevant:" cue); ``truncation="document"``
+cuts only the document, so query, instruction and answer cue stay whole."""
 
 from __future__ import annotations
 
@@ -20,8 +22,14 @@ class Seq2SeqReranker:
 
     def __init__(self, model_id: str, revision: str | None = None, template: str = "monot5",
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
-                 max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False):
+                 max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False,
+                 truncation: str | None = None):
         self.model_id, self.revision = model_id, revision
+        # "prompt-end" (the paper's, from the template): the tokenizer keeps the first max_length tokens, so a
+        # long passage pushes monoT5's "Relevant:" cue out; "document": only the passage is cut
+        self.truncation = truncation or get_template(template).truncation
+        if self.truncation not in ("prompt-end", "document"):
+            raise ValueError(f"truncation={truncation!r}: use 'prompt-end' (the paper's) or 'document'")
         self.template = get_template(template)
         if self.template.family != "seq2seq":
             raise ValueError(f"template {template!r} is for {self.template.family}, not seq2seq")
@@ -72,6 +80,8 @@ class Seq2SeqReranker:
     def encode(self, query_text: str, document: str) -> list[int]:
         tok = self._tokenizer
         render = lambda doc: self.template.prompt.format(query=query_text, document=doc, bos="")  # noqa: E731
+        if self.truncation == "prompt-end":
+            return tok(render(document), truncation=True, max_length=self.max_length)["input_ids"]
         ids = tok(render(document))["input_ids"]
         if len(ids) <= self.max_length:
             return ids
