@@ -41,6 +41,11 @@ class Seq2SeqReranker:
         self._model = None
         self.last_stats = None
 
+    def load(self) -> None:
+        """Load the tokenizer and the weights now rather than at the first pair to score."""
+        if self._model is None:
+            self._load()
+
     def _load(self) -> None:
         transformers = require("transformers", "transformers")
         self._torch = require("torch", "transformers")
