@@ -354,3 +354,14 @@ def test_readme_shows_what_the_main_command_prints(tmp_path):
     out = cli(*args, "-o", str(tmp_path / "out"), cwd=tmp_path, env={"COLUMNS": "120"})
     assert out.returncode == 0, out.stderr
     assert [line.rstrip() for line in out.stdout.splitlines()] == [line.rstrip() for line in table]
+
+
+def test_models_show_input_prints_the_exact_prompt():
+    out = cli("models", "--show-input", "monot5-base", "--query", "q", "--instruction", "ins", "--passage", "p p")
+    assert out.returncode == 0, out.stderr
+    assert "prompt: 'Query: q ins Document: p p Relevant:'" in out.stdout
+    assert "reranker_models.py" in out.stdout  # the reference it follows
+    data = json.loads(cli("models", "--show-input", "followir-7b", "--json").stdout)
+    assert data["prompt"].startswith("<s> [INST] You are an expert Google searcher")
+    unknown = cli("models", "--show-input", "nope")
+    assert unknown.returncode == 2 and error_lines(unknown.stderr)[0].startswith("error: unknown model 'nope'")

@@ -60,10 +60,10 @@ def evaluate(
     """Rank each query's candidates under the og and the changed instruction; score; write runs and results."""
     started = time.perf_counter()
     setup_logging(verbose)
+    from followir.cli.checks import check_output_folder, check_resamples, check_timeout, model_options
     from followir.data.loading import load_tasks
     from followir.evaluation.results import read_results
     from followir.evaluation.runner import evaluate as run_evaluation
-    from followir.cli.checks import check_output_folder, check_resamples, check_timeout, model_options
     from followir.models.registry import load_model
 
     folder = output or Path("followir-results") / safe_name(model)
@@ -213,12 +213,38 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) ->
 
 
 @app.command("models")
-def list_models(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) -> None:
-    """List the registered models: family, hub id and revision, and the paper's Table 2 group."""
+def list_models(
+    as_json: bool = typer.Option(False, "--json", help=HELP_JSON),
+    show_input: Optional[str] = typer.Option(None, "--show-input", metavar="NAME",
+                                             help="Print the exact input model NAME gets for one (query, "
+                                                  "instruction, passage), and the reference it follows."),
+    query: Optional[str] = typer.Option(None, "--query", help="With --show-input: the query [default: a sample]."),
+    instruction: Optional[str] = typer.Option(None, "--instruction",
+                                              help="With --show-input: the instruction [default: a sample]."),
+    passage: Optional[str] = typer.Option(None, "--passage", help="With --show-input: the passage [default: a "
+                                          "sample]."),
+    family: Optional[str] = typer.Option(None, "--family", help="With --show-input: the family of an "
+                                         "unregistered model."),
+) -> None:
+    """List the registered models (family, hub id and revision, Table 2 group), or show one model's input."""
     from dataclasses import asdict
 
     from followir.models.registry import MODELS
 
+    if show_input:
+        from followir.models.inputs import render_input
+
+        given = {k: v for k, v in (("query", query), ("instruction", instruction), ("passage", passage))
+                 if v is not None}
+        try:
+            shown = render_input(show_input, family=family, **given)
+        except (FollowIRError, ValueError) as e:
+            fail(e)
+        if as_json:
+            stdout.print_json(data=asdict(shown))
+        else:
+            stdout.print(str(shown), soft_wrap=True)
+        return
     if as_json:
         stdout.print_json(data={"models": [dict(asdict(spec), settings=dict(spec.settings))
                                            for spec in MODELS.values()]})
