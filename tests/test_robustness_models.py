@@ -302,7 +302,6 @@ def test_embedding_dimension_must_match_what_the_cache_holds(emb_server, no_slee
 
 def test_null_chat_content_is_retried_then_fails_and_never_cached(no_sleep, tmp_path):
     from chat_server import serve
-
     from followir.llm.openai_chat import OpenAIChat
 
     answers = iter([None, None, None, "fine answer"])
@@ -321,7 +320,6 @@ def test_null_chat_content_is_retried_then_fails_and_never_cached(no_sleep, tmp_
 
 def test_server_error_bodies_echoing_the_key_are_redacted(emb_server, no_sleep, monkeypatch, caplog):
     from chat_server import ChatServer, serve
-
     from followir.llm.openai_chat import OpenAIChat
     from followir.models.api_embedder import APIEmbedder
 

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-
 STALE_AFTER_S = 3600.0  # temporary files without a PID in their name count as stale after this long
 
 

@@ -49,7 +49,7 @@ class BiEncoder(EmbeddingReranker):
 
     def load(self) -> None:
         """Load the weights now rather than at the first text to encode."""
-        self.model
+        _ = self.model
 
     @property
     def model(self):

@@ -62,8 +62,8 @@ class CausalLMReranker:
     # -- loading -------------------------------------------------------------------------------------
     def load(self) -> None:
         """Load the tokenizer and the weights now rather than at the first pair to score."""
-        self.tokenizer
-        self.model
+        _ = self.tokenizer
+        _ = self.model
 
     @property
     def tokenizer(self):

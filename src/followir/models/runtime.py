@@ -12,7 +12,6 @@ from typing import Mapping
 from followir.cache import Cache, fingerprint
 from followir.errors import MissingDependencyError, OptionError
 
-
 # Modules that no followir extra installs, with the exact command that does. torch is installed on its own, first,
 # in the build for the user's hardware, so that no extra pulls a CUDA build onto a CPU machine.
 _OWN_INSTALL = {"torch": "pip install torch"}
