@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import shlex
@@ -93,15 +94,10 @@ def test_an_error_is_one_whole_line_at_any_width(tmp_path, columns):
 def test_a_warning_is_one_whole_line(tmp_path):
     from followir.cli.common import MessageHandler, console
 
-    buffer = StringIO()
-    original = console.file
-    console.file = buffer
-    try:
-        record = __import__("logging").LogRecord("x", 30, __file__, 1, "see [llm] " + "y" * 300, None, None)
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "see [llm] " + "y" * 300, None, None)
+    with console.capture() as captured:
         MessageHandler().emit(record)
-    finally:
-        console.file = original
-    assert buffer.getvalue() == "warning: see [llm] " + "y" * 300 + "\n"
+    assert captured.get() == "warning: see [llm] " + "y" * 300 + "\n"
 
 
 # --- install hints are exact --------------------------------------------------------------------------------

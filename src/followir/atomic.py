@@ -7,7 +7,6 @@ those whose process is gone (and, from older versions without a PID in the name,
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -77,6 +76,10 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
 
 
 def write_json(path: str | Path, data: object) -> None:
+    """Write ``data`` as strict JSON (no bare NaN/Infinity: see :mod:`followir.strict_json`), atomically."""
+    from followir.strict_json import dumps
+
+    text = dumps(data)
     with atomic_open(path) as f:
-        json.dump(data, f, indent=2, sort_keys=False)
+        f.write(text)
         f.write("\n")

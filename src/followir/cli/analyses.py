@@ -10,7 +10,18 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, say, setup_logging, stdout
+from followir.cli.common import (
+    RichProgress,
+    app,
+    console,
+    fail,
+    print_json,
+    progress_bar,
+    safe_name,
+    say,
+    setup_logging,
+    stdout,
+)
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
@@ -133,7 +144,7 @@ def ablation(
                 fail(e)
             entries[t.name] = result
     if as_json:
-        stdout.print_json(data={name: r.to_dict() for name, r in entries.items()})
+        print_json({name: r.to_dict() for name, r in entries.items()})
         return
     for name, result in entries.items():
         _print_ablation(model, name, result)
@@ -230,7 +241,7 @@ def instructir(
         except (FollowIRError, ValueError, RuntimeError) as e:
             fail(e)
     if as_json:
-        stdout.print_json(data=json.loads(path.read_text(encoding="utf-8")))
+        print_json(json.loads(path.read_text(encoding="utf-8")))
         return
     out = result.to_dict()
     counts = out["counts"]

@@ -33,13 +33,25 @@ def _main(version: bool = typer.Option(False, "--version", is_eager=True, callba
     """Evaluate and teach instruction-following retrieval (FollowIR)."""
 
 
+def print_json(data: object) -> None:
+    """``--json`` output: strict JSON on stdout (an undefined number is null, its place listed in 'undefined')."""
+    from followir.strict_json import dumps
+
+    stdout.print_json(dumps(data))
+
+
 def message(label: str, text: object, style: str) -> Text:
-    return Text.assemble((label, style), " ", str(text))
+    """``label text`` with credentials masked (followir.redaction): no key reaches the terminal or a log."""
+    from followir.redaction import redact
+
+    return Text.assemble((label, style), " ", redact(text))
 
 
 def say(text: object) -> None:
     """An informational line on stderr, never hard-wrapped (piped and logged lines stay whole)."""
-    console.print(Text(str(text)), soft_wrap=True)
+    from followir.redaction import redact
+
+    console.print(Text(redact(text)), soft_wrap=True)
 
 
 def warn(text: object) -> None:

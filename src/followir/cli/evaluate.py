@@ -14,6 +14,7 @@ from followir.cli.common import (
     app,
     console,
     fail,
+    print_json,
     print_listing,
     print_table,
     progress_bar,
@@ -94,7 +95,7 @@ def evaluate(
             fail(f"{e}. Fix: check the model path or hub id (and the network), and that {folder} is writable")
     results = read_results(folder)
     if as_json:
-        stdout.print_json(data=results)
+        print_json(results)
     else:
         print_table([results], intervals)
         say(f"runs and results.json written to {folder}")
@@ -132,7 +133,7 @@ def metrics(
         fail(e)
     data = scores.to_dict(per_query=per_query)
     if as_json:
-        stdout.print_json(data=data)
+        print_json(data)
         return
     table = Table(title="FollowIR metrics (x100; --json gives 0-1)")
     table.add_column("measure")
@@ -165,7 +166,7 @@ def compare(
     except (FollowIRError, ValueError) as e:
         fail(e)
     if as_json:
-        stdout.print_json(data=out)
+        print_json(out)
         return
     table = Table(title=f"{ra['model'].get('name')} (A) vs {rb['model'].get('name')} (B), x100")
     for col in ("task", "measure", "A", "B", "A-B", "p-value", "queries"):
@@ -196,7 +197,7 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) ->
                          "repo_id": None, "revision": None, "packaged": True})
     groups = {name: list(members) for name, members in GROUPS.items()}
     if as_json:
-        stdout.print_json(data={"tasks": rows, "groups": groups})
+        print_json({"tasks": rows, "groups": groups})
         return
     table = Table(title="Registered tasks (--task NAME; --layout original|mteb)")
     for col in ("name", "metric", "layout", "hub id @ revision"):
@@ -241,12 +242,12 @@ def list_models(
         except (FollowIRError, ValueError) as e:
             fail(e)
         if as_json:
-            stdout.print_json(data=asdict(shown))
+            print_json(asdict(shown))
         else:
             stdout.print(str(shown), soft_wrap=True)
         return
     if as_json:
-        stdout.print_json(data={"models": [dict(asdict(spec), settings=dict(spec.settings))
+        print_json({"models": [dict(asdict(spec), settings=dict(spec.settings))
                                            for spec in MODELS.values()]})
         return
     table = Table(title="Registered models (--model NAME)")

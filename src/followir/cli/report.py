@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from followir.cli.common import app, fail, say, setup_logging, stdout, warn
+from followir.cli.common import app, fail, print_json, say, setup_logging, stdout, warn
 from followir.cli.help_texts import HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -129,7 +129,7 @@ def inspect(
     except (FollowIRError, ValueError) as e:
         fail(e)
     if as_json:
-        stdout.print_json(data=found.to_dict(limit))
+        print_json(found.to_dict(limit))
         return
     render_inspection(found, limit)
 

@@ -8,7 +8,18 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from followir.cli.common import RichProgress, app, console, fail, progress_bar, safe_name, say, setup_logging, stdout
+from followir.cli.common import (
+    RichProgress,
+    app,
+    console,
+    fail,
+    print_json,
+    progress_bar,
+    safe_name,
+    say,
+    setup_logging,
+    stdout,
+)
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
@@ -97,7 +108,7 @@ def beir_keywords(
             fail(e)
     path = write_ablation(result, folder)
     if as_json:
-        stdout.print_json(data=result.to_dict(per_query=False))
+        print_json(result.to_dict(per_query=False))
         return
     table = Table(title=f"BEIR keyword ablation, nDCG@10 x100 (full corpus, {result.documents:,} documents, "
                         f"{result.queries} queries)")
@@ -165,7 +176,7 @@ def full_retrieval(
                 fail(e)
     path = write_full_retrieval(results, folder)
     if as_json:
-        stdout.print_json(data={r.task: r.to_dict(per_query=False) for r in results})
+        print_json({r.task: r.to_dict(per_query=False) for r in results})
         return
     from followir.metrics.trec_measures import MEASURES
 

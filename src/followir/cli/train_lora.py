@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from followir.cli.common import app, fail, say, setup_logging, stdout
+from followir.cli.common import app, fail, print_json, say, setup_logging
 from followir.cli.help_texts import HELP_TRUST_REMOTE_CODE, HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -81,7 +81,7 @@ def train_command(
     if int(os.environ.get("RANK", "0")) != 0 or not card.is_file():  # other processes of a distributed run
         return
     if as_json:
-        stdout.print_json(card.read_text(encoding="utf-8"))
+        print_json(json.loads(card.read_text(encoding="utf-8")))
         return
     metrics = json.loads(card.read_text(encoding="utf-8")).get("metrics", {})
     for when in ("before", "final"):

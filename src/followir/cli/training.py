@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from followir.cli.common import RichProgress, app, fail, progress_bar, say, setup_logging, stdout
+from followir.cli.common import RichProgress, app, fail, print_json, progress_bar, say, setup_logging, stdout
 from followir.cli.help_texts import HELP_BATCH_SIZE, HELP_DEVICE, HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -21,7 +21,7 @@ _CACHE_HELP = "Chat/score cache file, or 'none' [default: $FOLLOWIR_CACHE or ~/.
 
 def _print_counts(title: str, manifest: dict, as_json: bool) -> None:
     if as_json:
-        stdout.print_json(data=manifest)
+        print_json(manifest)
         return
     say(title)
     for key, value in manifest.get("counts", {}).items():
@@ -146,7 +146,7 @@ def generate(
             result = run_generate(narratives_file, output, chat, attempts=attempts, seed=seed, options=options,
                                   parse=parse, retry_failed=retry_failed, dry_run=True)
             if as_json:
-                stdout.print_json(data=result)
+                print_json(result)
             else:
                 stdout.print(f"{result['todo']} of {result['pairs']} pairs to generate; {result['estimate_text']}")
             return
@@ -288,7 +288,7 @@ def train_pipeline(
     except _ERRORS as e:
         fail(e)
     if as_json:
-        stdout.print_json(data=report)
+        print_json(report)
         return
     for step, info in report.items():
         state = "skipped (up to date)" if not info.get("ran") else "done"

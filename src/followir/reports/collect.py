@@ -69,10 +69,29 @@ def load_rows(paths: Iterable[str | Path]) -> list[ModelRow]:
     loaded = []
     for path in paths:
         file = results_path(path)
-        loaded.append((file, read_results(file)))
+        loaded.append((file, _scores_with_nan(read_results(file))))
     if not loaded:
         raise ValueError("no results given; pass one or more folders written by 'followir evaluate'")
     return merge_rows(loaded)
+
+
+def _scores_with_nan(results: dict) -> dict:
+    """results.json writes an undefined score as null (strict JSON); the report's arithmetic and its tables read
+    it as nan, which every table shows as '-' and every plot leaves out. Only scores are touched."""
+    tasks = {name: {**entry, "scores": _undefined_as_nan(entry["scores"])} if isinstance(entry, dict)
+             and isinstance(entry.get("scores"), dict) else entry
+             for name, entry in (results.get("tasks") or {}).items()}
+    return {**results, "tasks": tasks} if "tasks" in results else results
+
+
+def _undefined_as_nan(value):
+    if value is None:
+        return float("nan")
+    if isinstance(value, dict):
+        return {k: (v if k == "undefined" else _undefined_as_nan(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_undefined_as_nan(v) for v in value]
+    return value
 
 
 def merge_rows(loaded: Iterable[tuple[Path, Mapping]]) -> list[ModelRow]:

@@ -90,14 +90,19 @@ def model_folder(model: Mapping) -> Path:
     return Path(mteb_model_name(model).replace(" ", "_").replace("/", "__")) / mteb_revision(model)
 
 
-def _measures(values: Mapping[str, float]) -> dict[str, float]:
-    return {MTEB_MEASURES[k]: round(float(v), DIGITS) for k, v in values.items() if k in MTEB_MEASURES}
+def _number(value) -> float | None:
+    """Rounded as MTEB writes it; an undefined value (null, or nan as the report reads null) stays null."""
+    return None if value is None or value != value else round(float(value), DIGITS)
+
+
+def _measures(values: Mapping[str, float]) -> dict[str, float | None]:
+    return {MTEB_MEASURES[k]: _number(v) for k, v in values.items() if k in MTEB_MEASURES}
 
 
 def task_result(task: str, entry: Mapping, mteb_version: str | None, created: str | None) -> dict:
     """One ``<TaskName>.json`` payload from a results.json task entry."""
     scores = entry["scores"]
-    p_mrr = round(float(scores["p-MRR"]), DIGITS)
+    p_mrr = _number(scores["p-MRR"])
     timings = entry.get("timings") or {}
     block = {"p-MRR": p_mrr, "og": _measures(scores["og"]), "changed": _measures(scores["changed"]),
              "main_score": p_mrr, "hf_subset": "default", "languages": list(LANGUAGES)}

@@ -152,6 +152,8 @@ def score_vs_pmrr_svg(rows: Sequence[ModelRow], tasks: Sequence[str],
                     continue
                 scores = r.tasks[task]["scores"]
                 x, y = scores["main_score"] * 100, scores["p-MRR"] * 100
+                if x != x or y != y:  # an undefined score or p-MRR has no place on the plot
+                    continue
                 xi = scores.get("intervals", {}).get("main_score", {})
                 yi = scores.get("intervals", {}).get("p-MRR", {})
                 xerr = [[x - xi["low"] * 100], [xi["high"] * 100 - x]] if "low" in xi else None
