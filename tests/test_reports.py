@@ -424,11 +424,9 @@ def test_html_renders_in_headless_chromium(results, tmp_path):
 
 # -- the three models of the docs, once ----------------------------------------------------------------------
 @pytest.mark.slow
-def test_report_with_all_minilm(results, tmp_path, request):
-    # embeddings persist across test runs in pytest's cache folder (keyed by model and text, so results are
-    # the same as with a fresh cache)
-    cache = request.config.cache.mkdir("followir-embeddings") / "cache.sqlite"
-    minilm = run_model("all-minilm-l6-v2", tmp_path / "minilm", cache_path=str(cache))
+def test_report_with_all_minilm(results, tmp_path):
+    # the session's cache (conftest.py): embeddings shared by this run's all-MiniLM tests, fresh in every run
+    minilm = run_model("all-minilm-l6-v2", tmp_path / "minilm")
     report = build_report([results["bm25"], results["bm25-corpus"], minilm], significance=True,
                           resamples=RESAMPLES)
     assert [r.label for r in report.table.rows] == ["bm25", "bm25-corpus", "all-minilm-l6-v2"]
