@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from followir.cli.common import app, fail, print_json, say, setup_logging, stdout, warn
+from followir.cli.common import app, fail, print_json, print_listing, say, setup_logging, stdout, warn
 from followir.cli.help_texts import HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -97,11 +97,15 @@ def print_significance(tests) -> None:
     for col in ("task", "measure", "model A", "model B", "A", "B", "A-B", "p-value", "queries"):
         out.add_column(col, justify="left" if col in ("task", "measure", "model A", "model B") else "right",
                        overflow="fold")
+    records = []
     for t in tests:
         out.add_row(t.task, t.measure, t.model_a, t.model_b, f"{t.mean_a * 100:.1f}", f"{t.mean_b * 100:.1f}",
                     Text(f"{t.difference * 100:+.1f}", style="bold" if t.p_value < 0.05 else ""),
                     f"{t.p_value:.4f}", str(t.queries))
-    stdout.print(out)
+        records.append((f"{t.task} {t.measure}", f"{t.queries} queries",
+                        f"{t.model_a} {t.mean_a * 100:.1f} vs {t.model_b} {t.mean_b * 100:.1f}: "
+                        f"A-B {t.difference * 100:+.1f}, p = {t.p_value:.4f}"))
+    print_listing(out, records)
 
 
 @app.command()

@@ -81,7 +81,7 @@ def evaluate_task(model: Reranker, task: Task, progress: Progress | None = None,
     score_s = time.perf_counter() - start
     return TaskResult(task, scored, {v: Run(runs[v], name=model.name) for v in VARIANTS},
                       {"rank_s": rank_s, "score_s": score_s,
-                       "pairs": float(sum(len(r.candidates) for r in requests))})
+                       "pairs": sum(len(r.candidates) for r in requests)})
 
 
 def load_weights(model: Reranker) -> float:
