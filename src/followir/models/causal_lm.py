@@ -105,7 +105,10 @@ class CausalLMReranker:
             model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
             if self.adapter:
                 peft = require("peft", "train")
-                model = peft.PeftModel.from_pretrained(model, self.adapter)
+                from followir.models.library_warnings import peft_quietly
+
+                with peft_quietly():
+                    model = peft.PeftModel.from_pretrained(model, self.adapter)
             model.to(device).eval()
             self._model, self._device, self._torch = model, device, torch
             base = model.get_base_model() if hasattr(model, "get_base_model") else model

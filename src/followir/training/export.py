@@ -67,7 +67,10 @@ def merge_adapter(base: BaseModel, adapter_dir: Path, target: Path, dtype) -> Pa
     peft = require("peft", "train")
     transformers = require("transformers", "train")
     log.info("merging %s into %s", adapter_dir, base.name)
-    model = peft.PeftModel.from_pretrained(load_causal_lm(base, dtype), str(adapter_dir)).merge_and_unload()
+    from followir.models.library_warnings import peft_quietly
+
+    with peft_quietly():
+        model = peft.PeftModel.from_pretrained(load_causal_lm(base, dtype), str(adapter_dir)).merge_and_unload()
     kwargs = {"revision": base.revision, "trust_remote_code": base.trust_remote_code}
     if base.gguf_file:
         kwargs["gguf_file"] = base.gguf_file

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from followir.models.library_warnings import peft_quietly
 from followir.models.runtime import require
 from followir.models.trained import EXPORTS, TrainedModel, write_trained_model
 from followir.training.base_model import BaseModel, load_causal_lm, resolve_base_model, scorer_for
@@ -134,6 +135,14 @@ def _warmup(transformers, ratio: float) -> dict:
     return {"warmup_ratio": ratio} if "warmup_ratio" in fields else {"warmup_steps": ratio}
 
 
+def _checkpointing(transformers, enabled: bool) -> dict:
+    """Activation (gradient) checkpointing under the name the installed transformers takes: later transformers
+    5 releases renamed ``gradient_checkpointing`` to ``activation_checkpointing`` (the old name warns)."""
+    fields = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+    name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+    return {name: enabled, f"{name}_kwargs": {"use_reentrant": False} if enabled else None}
+
+
 def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfig) -> Path:
     """Fine-tune ``base_model`` on ``train_file`` (jsonl: query, instruction, document, label, id) into
     ``output_dir``; returns the folder, which ``followir evaluate --model`` loads with no other flags."""
@@ -166,8 +175,7 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
         **_warmup(transformers, config.warmup_ratio), weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
         num_train_epochs=config.epochs, max_steps=config.max_steps,
-        bf16=use_bf16, gradient_checkpointing=config.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        bf16=use_bf16, **_checkpointing(transformers, config.gradient_checkpointing),
         eval_strategy="steps" if has_eval else "no", eval_steps=config.eval_steps,
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
         logging_steps=config.logging_steps, seed=config.seed, data_seed=config.seed,
@@ -189,7 +197,8 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
         model.enable_input_require_grads()
     lora = peft.LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                            target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
-    model = peft.get_peft_model(model, lora)
+    with peft_quietly():
+        model = peft.get_peft_model(model, lora)
     trainer = transformers.Trainer(
         model=model, args=args, train_dataset=train_rows, eval_dataset=eval_rows or None,
         data_collator=PadCollator(encoder.pad_id, multiple_of=8 if use_bf16 else 1),
@@ -197,7 +206,7 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
         preprocess_logits_for_metrics=AnswerProbability(encoder.true_id, encoder.false_id) if has_eval else None,
     )
     resumed_state = _checkpoint_state(resume_from) if resume_from else None
-    with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout stays the caller's
+    with contextlib.redirect_stdout(sys.stderr), peft_quietly():  # Trainer logs to stderr; stdout is the caller's
         if resumed_state is not None and _finished(resumed_state, config):
             # the Trainer would take one more step from a finished checkpoint: load it and go on to the export
             log.info("%s already holds every step of this run: nothing left to train", resume_from.name)
@@ -211,7 +220,8 @@ def train(train_file: Path, base_model: str, output_dir: Path, config: LoraConfi
     is_main = trainer.is_world_process_zero()
     tmp = temporary_folder(adapter_dir) if is_main else adapter_dir.with_name(f".{ADAPTER_DIR}.tmp")
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(tmp))  # called on every rank (DeepSpeed gathers the weights); the main one writes
+    with peft_quietly():
+        trainer.save_model(str(tmp))  # called on every rank (DeepSpeed gathers the weights); the main one writes
     if is_main:
         swap_into_place(tmp, adapter_dir)
     global_step = trainer.state.global_step
