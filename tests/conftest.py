@@ -77,9 +77,12 @@ class PrintingProgress:
             self.say(f"{self.done:,}/{self.total:,} {self.unit}")
 
 
-def write_mini_subset(dest: Path, query_ids: list[str]) -> Path:
-    """A local task folder holding only ``query_ids`` of the packaged followir-mini (same layout, same texts),
-    for tests that run a slow model end to end but need only a few queries of it."""
+def write_mini_subset(dest: Path, query_ids: list[str], per_query: int | None = None,
+                      words: int | None = None) -> Path:
+    """A local task folder holding only ``query_ids`` of the packaged followir-mini (same layout), for tests that
+    run a slow model end to end but need only a few queries of it: with ``per_query``, each query keeps its
+    first candidates (its changed documents first, so p-MRR stays defined); with ``words``, passages keep their
+    first words."""
     import json
 
     import followir.benchmarks
@@ -90,6 +93,19 @@ def write_mini_subset(dest: Path, query_ids: list[str]) -> Path:
     for name in ("queries.jsonl", "top_ranked.jsonl", "qrels_og/test.jsonl", "qrels_changed/test.jsonl",
                  "corpus.jsonl"):
         rows[name] = [json.loads(line) for line in (source / name).read_text(encoding="utf-8").splitlines() if line]
+    if per_query is not None:
+        changed = {(r["query-id"], r["corpus-id"]) for r in rows["qrels_og/test.jsonl"] if r["score"] > 0} - {
+            (r["query-id"], r["corpus-id"]) for r in rows["qrels_changed/test.jsonl"] if r["score"] > 0}
+        kept: dict[str, list[str]] = {}
+        for r in sorted(rows["top_ranked.jsonl"], key=lambda r: ((r["qid"], r["pid"]) not in changed, r["pid"])):
+            if r["qid"] in wanted and len(kept.setdefault(r["qid"], [])) < per_query:
+                kept[r["qid"]].append(r["pid"])
+        chosen = {(q, p) for q, pids in kept.items() for p in pids}
+        rows["top_ranked.jsonl"] = [r for r in rows["top_ranked.jsonl"] if (r["qid"], r["pid"]) in chosen]
+        for name in ("qrels_og/test.jsonl", "qrels_changed/test.jsonl"):
+            rows[name] = [r for r in rows[name] if (r["query-id"], r["corpus-id"]) in chosen]
+    if words is not None:
+        rows["corpus.jsonl"] = [{**r, "text": " ".join(r["text"].split()[:words])} for r in rows["corpus.jsonl"]]
     candidates = {r["pid"] for r in rows["top_ranked.jsonl"] if r["qid"] in wanted}
     keep = {"queries.jsonl": lambda r: r["_id"] in wanted, "top_ranked.jsonl": lambda r: r["qid"] in wanted,
             "qrels_og/test.jsonl": lambda r: r["query-id"] in wanted,

@@ -569,10 +569,10 @@ def test_end_to_end_on_real_trec_narratives(trec_data_dir, tmp_path, smollm, pro
 
     # step 6: the trained model is a scorer. `followir evaluate --model DIR` needs no other flag: the output
     # records its family, template, base weights and adapter. Evaluated, with the base model beside it, on two
-    # whole topics of followir-mini (55 candidates each under og and changed): the whole benchmark costs 7 more
-    # minutes of CPU and checks nothing more.
+    # topics of followir-mini, 8 candidates each (their changed documents first), passages cut to 60 words: the
+    # whole benchmark costs SmolLM2 more than 7 minutes of CPU and checks nothing more.
     progress("evaluating the trained adapter and the base model on two followir-mini topics")
-    subset = write_mini_subset(tmp_path / "mini-901-902", ["901", "902"])
+    subset = write_mini_subset(tmp_path / "mini-901-902", ["901", "902"], per_query=8, words=60)
     model_dir = out / "model"
     outputs = {}
     for name, model in (("trained", str(model_dir)), ("base", "smollm2-135m-instruct")):
@@ -587,8 +587,8 @@ def test_end_to_end_on_real_trec_narratives(trec_data_dir, tmp_path, smollm, pro
     assert settings["adapter"] == str((model_dir / "adapter").resolve())
     assert settings["fingerprint"] == json.loads((model_dir / "followir_model.json").read_text())["fingerprint"]
     task = results["tasks"]["mini-901-902"]
-    assert (task["queries"], task["candidates"], task["missing_candidates"]) == (2, 55, 0)
-    assert task["timings"]["pairs"] == 110  # every candidate under the og and the changed instruction
+    assert (task["queries"], task["candidates"], task["missing_candidates"]) == (2, 16, 0)
+    assert task["timings"]["pairs"] == 32  # every candidate under the og and the changed instruction
     scores, base = task["scores"], outputs["base"]["tasks"]["mini-901-902"]["scores"]
     print(f"trained adapter on followir-mini 901-902: MAP@1000 {100 * scores['main_score']:.1f} "
           f"(base {100 * base['main_score']:.1f}), p-MRR {100 * scores['p-MRR']:+.1f} "
