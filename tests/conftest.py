@@ -16,6 +16,9 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="followir-tests-"))
 os.environ["FOLLOWIR_CACHE"] = str(_SESSION_DIR / "cache.sqlite")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("HF_ENDPOINT", None)
+# Nor on the terminal's width: rich lays tables out to $COLUMNS (80 when output is piped). Tests that check how
+# output looks at a given width set COLUMNS themselves, in a subprocess (tests/test_first_hour.py).
+os.environ["COLUMNS"] = "160"
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -381,8 +381,19 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], check=False,
-                          capture_output=True, text=True, timeout=120)
+    """Headless Chromium with its profile and temporary files in a short folder: it keeps a unix socket there,
+    and a socket path longer than 107 bytes (a long $TMPDIR) stops it ("Socket path too long")."""
+    import os
+    import shutil
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="chr-", dir="/tmp" if os.access("/tmp", os.W_OK) else None))
+    try:
+        return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={short / profile.name}", *args],
+                              check=False, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "TMPDIR": str(short)})
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def png_size(path: Path) -> tuple[int, int]:
