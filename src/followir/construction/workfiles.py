@@ -1,0 +1,54 @@
+"""The files the steps exchange in a work folder, and the small readers they share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from followir.atomic import atomic_open
+from followir.errors import DataFormatError
+
+TOPICS = "topics.jsonl"            # step 1: the selected topics (number, title, description, narrative)
+QRELS_OG = "qrels.og.trec"         # step 1: their og qrels
+NARRATIVES = "narratives.jsonl"    # step 2: topic, narrative_og, narrative_changed, status (accepted or draft)
+JUDGING = "judging.jsonl"          # step 3a: the og-relevant documents to re-judge, with their text
+JUDGE_DB = "judgements.sqlite"     # step 3b: the judging web page's store
+JUDGEMENTS = "judgements.jsonl"    # step 3c: one final changed judgement per og-relevant (topic, document)
+POOL = "pool"                      # step 4: one TREC run of passages per pooled model
+CANDIDATES = "candidates.jsonl"    # step 4: topic, doc, rank, passage (MaxP passage index)
+CONFIG = "build.json"              # the settings each step ran with
+
+
+def write_rows(path: str | Path, rows: Iterable[Mapping]) -> int:
+    n = 0
+    with atomic_open(path) as f:
+        for row in rows:
+            f.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataFormatError(path, number, f"invalid JSON ({e.msg})", "write one JSON object per line") \
+                    from None
+            if not isinstance(row, dict):
+                raise DataFormatError(path, number, "the line is not a JSON object", "write one object per line")
+            yield number, row
+
+
+def need(work: str | Path, name: str, step: str) -> Path:
+    """``work/name``, or an error naming the step that writes it."""
+    path = Path(work) / name
+    if not path.exists():
+        raise DataFormatError(path, None, f"{name} is missing from the work folder",
+                              f"run 'followir {step}' first (or 'followir build-benchmark', which runs every step)")
+    return path
