@@ -11,6 +11,7 @@ import sys
 import typer
 
 from followir.cli import analyses as _analyses  # noqa: F401  (each import registers its commands)
+from followir.cli import construction as _construction  # noqa: F401
 from followir.cli import evaluate as _evaluate  # noqa: F401
 from followir.cli import report as _report  # noqa: F401
 from followir.cli import retrieval as _retrieval  # noqa: F401
