@@ -27,6 +27,13 @@ class TaskSpec:
     original: HubDataset | None = None
     mteb: HubDataset | None = None
     packaged: str | None = None  # folder name under followir/benchmarks
+    kind: str = "followir"  # followir (og/changed Task) or a field benchmark: infosearch, nevir, ifir
+    subset: str | None = None  # config suffix (mFollowIR's language) or folder (IFIR's domain) in the repo
+    language: str | None = None  # the documents' language (mFollowIR), for --language
+
+    @property
+    def default_layout(self) -> str:
+        return "original" if self.original is not None else "mteb"
 
     def dataset(self, layout: str) -> HubDataset:
         found = self.original if layout == "original" else self.mteb if layout == "mteb" else None
@@ -34,6 +41,8 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r} has no {layout!r} layout; use 'original' or 'mteb'")
         return found
 
+
+from followir.data.field_catalog import FIELD_GROUPS, field_specs  # noqa: E402  (needs TaskSpec)
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -60,8 +69,9 @@ TASKS: dict[str, TaskSpec] = {
                             "67d8733dd0691f08f34ed9dda5941578cba8d91c", "mteb"),
         ),
         TaskSpec("followir-mini", "followir-mini", MAIN_METRIC_MAP, packaged="followir_mini"),
+        *field_specs(),
     )
 }
 
 # Names that stand for several tasks.
-GROUPS: dict[str, tuple[str, ...]] = {"followir": ("robust04", "news21", "core17")}
+GROUPS: dict[str, tuple[str, ...]] = {"followir": ("robust04", "news21", "core17"), **FIELD_GROUPS}

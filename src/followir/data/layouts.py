@@ -8,6 +8,10 @@
   MTEB has published this layout in two spellings, both read: ids as ``_id`` or ``id``, qrels in a
   ``default`` or a ``qrels`` config, instructions in an ``instruction`` config or an ``instruction``
   field of the queries.
+
+A ``subset`` (mFollowIR's language, e.g. ``fas``) suffixes every config name: ``corpus-fas``, ``queries-fas``,
+``qrels_og-fas`` (original) or ``default-fas``, ``instruction-fas``, ``qrel_diff-fas`` (mteb), as mFollowIR
+publishes its languages in one repository.
 """
 
 from __future__ import annotations
@@ -32,26 +36,39 @@ def detect_layout(root: Path) -> str:
     return "original"
 
 
-def read_layout(root: str | Path, layout: str, builder: TaskBuilder) -> Task:
+def read_layout(root: str | Path, layout: str, builder: TaskBuilder, subset: str | None = None) -> Task:
     root = Path(root)
     if layout == "auto":
-        layout = detect_layout(root)
+        layout = detect_layout(root) if not subset else \
+            ("mteb" if config_files(root, f"instruction-{subset}", required=False) else "original")
+    if subset:
+        builder.metadata.setdefault("subset", subset)
     if layout == "original":
-        _read_original(root, builder)
+        _read_original(root, builder, _Configs(subset))
     elif layout == "mteb":
-        _read_mteb(root, builder)
+        _read_mteb(root, builder, _Configs(subset))
     else:
         raise ValueError(f"unknown layout {layout!r}; use one of {LAYOUTS} or 'auto'")
     builder.metadata.setdefault("layout", layout)
     return builder.build()
 
 
+class _Configs:
+    """Config names of one subset: ``corpus`` or ``corpus-<subset>``."""
+
+    def __init__(self, subset: str | None = None):
+        self.subset = subset
+
+    def __call__(self, config: str) -> str:
+        return f"{config}-{self.subset}" if self.subset else config
+
+
 def _id_field(row: dict) -> str:
     return "_id" if "_id" in row or "id" not in row else "id"
 
 
-def _read_corpus(root: Path, builder: TaskBuilder) -> None:
-    paths = config_files(root, "corpus")
+def _read_corpus(root: Path, builder: TaskBuilder, cfg: _Configs = _Configs()) -> None:
+    paths = config_files(root, cfg("corpus"))
     rows = 0
     for path in paths:
         for line, row in read_rows(path):
@@ -90,9 +107,9 @@ def _optional(row: dict, key: str) -> str | None:
     return value or None
 
 
-def _read_original(root: Path, builder: TaskBuilder) -> None:
-    _read_corpus(root, builder)
-    query_paths = config_files(root, "queries")
+def _read_original(root: Path, builder: TaskBuilder, cfg: _Configs = _Configs()) -> None:
+    _read_corpus(root, builder, cfg)
+    query_paths = config_files(root, cfg("queries"))
     if not any(True for path in query_paths for _ in read_rows(path)):
         _refuse_empty(query_paths, "queries", "query")
     for path in query_paths:
@@ -106,9 +123,9 @@ def _read_original(root: Path, builder: TaskBuilder) -> None:
                 short_instruction=_optional(row, "short_query"),
             ), path, line)
     for variant in ("og", "changed"):
-        _read_qrels(config_files(root, f"qrels_{variant}", prefer_split="test"), builder,
+        _read_qrels(config_files(root, cfg(f"qrels_{variant}"), prefer_split="test"), builder,
                     lambda qid, _p, _l, v=variant: (v, qid))
-    for path in config_files(root, "top_ranked", required=False):
+    for path in config_files(root, cfg("top_ranked"), required=False):
         for line, row in read_rows(path):
             builder.add_candidates(require(row, "qid", path, line), [require(row, "pid", path, line)], path, line)
 
@@ -139,11 +156,11 @@ def _id_list(value: object, path: Path, line: int) -> list[str]:
     return [str(v) for v in value]
 
 
-def _read_mteb(root: Path, builder: TaskBuilder) -> None:
-    _read_corpus(root, builder)
+def _read_mteb(root: Path, builder: TaskBuilder, cfg: _Configs = _Configs()) -> None:
+    _read_corpus(root, builder, cfg)
     texts: dict[str, dict[str, tuple[str, Path, int]]] = {}
     instructions: dict[str, dict[str, str]] = {}
-    for path in config_files(root, "queries", prefer_split="test"):
+    for path in config_files(root, cfg("queries"), prefer_split="test"):
         for line, row in read_rows(path):
             raw = require(row, _id_field(row), path, line)
             variant, qid = _split_variant(raw, path, line)
@@ -155,7 +172,7 @@ def _read_mteb(root: Path, builder: TaskBuilder) -> None:
             if row.get("instruction"):
                 instructions.setdefault(qid, {})[variant] = str(row["instruction"])
     inline = {qid: set(v) for qid, v in instructions.items()}
-    for path in config_files(root, "instruction", required=False, prefer_split="test"):
+    for path in config_files(root, cfg("instruction"), required=False, prefer_split="test"):
         for line, row in read_rows(path):
             raw = require(row, "query-id", path, line)
             variant, qid = _split_variant(raw, path, line)
@@ -171,17 +188,17 @@ def _read_mteb(root: Path, builder: TaskBuilder) -> None:
                 raise DataFormatError(path, line, f"query {qid!r} has no {variant} instruction",
                                       f"add a row '{qid}-{variant}' to the instruction config")
         builder.add_query(Query(qid, text, inst["og"], inst["changed"]), path, line)
-    qrels = config_files(root, "default", required=False, prefer_split="test") or \
-        config_files(root, "qrels", prefer_split="test")
+    qrels = config_files(root, cfg("default"), required=False, prefer_split="test") or \
+        config_files(root, cfg("qrels"), prefer_split="test")
     _read_qrels(qrels, builder, _split_variant)
-    for path in config_files(root, "top_ranked", required=False, prefer_split="test"):
+    for path in config_files(root, cfg("top_ranked"), required=False, prefer_split="test"):
         for line, row in read_rows(path):
             variant, qid = _split_variant(require(row, "query-id", path, line), path, line)
             ids = _id_list(row["corpus-ids"], path, line) if "corpus-ids" in row else \
                 [require(row, "corpus-id", path, line)]
             if variant == "og":
                 builder.add_candidates(qid, ids, path, line)
-    for path in config_files(root, "qrel_diff", required=False):
+    for path in config_files(root, cfg("qrel_diff"), required=False):
         for line, row in read_rows(path):
             raw = require(row, "query-id", path, line)
             qid = _split_variant(raw, path, line)[1] if raw.endswith(("-og", "-changed")) else raw

@@ -37,6 +37,7 @@ class TaskResult:
             "queries": len(self.task.queries),
             "candidates": sum(len(c) for c in self.task.candidates.values()),
             "missing_candidates": self.task.missing_candidates,
+            **({"language": self.task.metadata["language"]} if self.task.metadata.get("language") else {}),
             "scores": self.scores.to_dict(),
             "timings": dict(self.timings),
             **({"run_files": dict(run_files)} if run_files else {}),

@@ -1,4 +1,4 @@
-"""trec_eval measures through pytrec_eval: MAP@1000, nDCG@k, MRR, Recall@k, P@k.
+"""trec_eval measures through pytrec_eval: MAP@1000, nDCG@5/10/20, MRR, Recall@k, P@k.
 
 The arithmetic is trec_eval's own (pytrec_eval binds its C code); this module only names the
 measures, runs the evaluator and averages. Queries in the qrels that have relevant documents but no
@@ -29,6 +29,7 @@ MEASURES: dict[str, Measure] = {
         Measure("map_cut_1000", "MAP@1000", "mean average precision over the top 1000"),
         Measure("ndcg_cut_5", "nDCG@5", "normalised discounted cumulative gain at 5"),
         Measure("ndcg_cut_10", "nDCG@10", "normalised discounted cumulative gain at 10"),
+        Measure("ndcg_cut_20", "nDCG@20", "normalised discounted cumulative gain at 20 (mFollowIR, IFIR)"),
         Measure("recip_rank", "MRR", "reciprocal rank of the first relevant document"),
         Measure("P_5", "P@5", "precision at 5"),
         Measure("P_10", "P@10", "precision at 10"),
@@ -38,7 +39,7 @@ MEASURES: dict[str, Measure] = {
     )
 }
 DEFAULT_MEASURES = tuple(MEASURES)
-_TREC_EVAL_NAMES = {"map", "map_cut.1000", "ndcg_cut.5,10", "recip_rank", "P.5,10", "recall.10,100,1000"}
+_TREC_EVAL_NAMES = {"map", "map_cut.1000", "ndcg_cut.5,10,20", "recip_rank", "P.5,10", "recall.10,100,1000"}
 
 
 def _pytrec_eval():

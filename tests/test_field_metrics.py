@@ -1,0 +1,130 @@
+"""The field's metrics against their references, on cases worked out by hand from each published definition.
+
+- WISE and SICR: EIT-NLP/InfoSearch ``mteb_infosearch/mteb/evaluation/evaluators/utils.py`` lines 383-401 and
+  418-455 (commit 25179c19);
+- paired accuracy: embeddings-benchmark/mteb ``mteb/_evaluators/retrieval_metrics.py`` ``paired_accuracy``
+  (checked against MTEB itself when mteb is installed) and orionw/NevIR ``src/negations/evaluate.py``;
+- IFIR nDCG@20: trec_eval's ``ndcg_cut.20`` per instruction, averaged per level as SighingSnow/IFIR
+  ``src/offline_ndcg.py`` lines 60-75 does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from followir.metrics.ifir_levels import mean_by_level, ndcg20_per_instruction
+from followir.metrics.paired_accuracy import paired_accuracy, paired_accuracy_per_pair, pairs_of, query_correct
+from followir.metrics.pmrr import p_mrr_per_query
+from followir.metrics.sicr import sicr_document, sicr_per_query
+from followir.metrics.wise import wise_document, wise_per_query
+
+
+@pytest.mark.parametrize("ori, ins, rev, count, expected", [
+    (3, 1, 5, 4, 1.0),                                   # reward: rises to the top, ori < sum_count
+    (5, 1, 6, 4, 1 - (5 - 1) / 20),                      # ori >= sum_count: the depth formula, sqrt(1) = 1
+    (5, 2, 9, 3, (1 - (5 - 2) / 20) / math.sqrt(2)),     # 0.85 / sqrt(2)
+    (20, 20, 21, 3, 1 / math.sqrt(20)),                  # stays at 20, still inside the reward depth
+    (25, 3, 30, 3, 0.01),                                # ori deeper than 20: token reward
+    (2, 4, 9, 3, (2 - 4) / 4),                           # penalty: the instruction pushed it down
+    (4, 2, 3, (4 - 0), (3 - 4) / 4),                     # penalty: the reversed run lifted it above ori
+    (3, 3, 2, 3, 0.0),                                   # not lifted and reversed lifted it: (3 - 3) / 3
+])
+def test_wise_document_branches(ori, ins, rev, count, expected):
+    assert wise_document(ori, ins, rev, count) == pytest.approx(expected)
+
+
+# one query, five documents; a and b positive (relevant under og and instructed), c negative
+RUN_ORI = {"q": {"c": 5.0, "a": 4.0, "d": 3.0, "b": 2.0, "e": 1.0}}   # c1 a2 d3 b4 e5
+RUN_INS = {"q": {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}}   # a1 b2 c3
+RUN_REV = {"q": {"c": 5.0, "d": 4.0, "e": 3.0, "a": 2.0, "b": 1.0}}   # a4 b5
+
+
+def test_wise_per_query_by_hand():
+    # a: 2 -> 1 (rev 4), ori 2 < sum_count 3 and ins 1: 1.0; b: 4 -> 2 (rev 5): (1 - 2/20) / sqrt(2)
+    got = wise_per_query(RUN_ORI, RUN_INS, RUN_REV, {"q": ["a", "b"]}, {"q": ["c"]})
+    assert got == {"q": pytest.approx((1.0 + 0.9 / math.sqrt(2)) / 2)}
+    # the negative c is InfoSearch's p-MRR document: rank 1 -> 3 gives 1 - (1/3)/(1/1)
+    assert p_mrr_per_query(RUN_ORI, RUN_INS, {"q": ["c"]}) == {"q": pytest.approx(2 / 3)}
+
+
+def test_sicr_document_rules():
+    assert sicr_document((3, 0.5), (1, 0.9), (7, 0.1)) == 1.0
+    assert sicr_document((3, 0.5), (1, 0.4), (7, 0.1)) == 0.0   # rank rose but the score fell
+    assert sicr_document((3, 0.5), (1, 0.9), (2, 0.6)) == 0.0   # the reversed run lifted it
+    assert sicr_document((1, 0.5), (1, 0.5), (2, 0.4)) == 1.0   # already first: ties on the score allowed
+    assert sicr_document((1, 0.5), (2, 0.6), (3, 0.4)) == 0.0   # already first and lost the top
+
+
+def test_sicr_per_query_by_hand():
+    runs = [dict(RUN_ORI), dict(RUN_INS), dict(RUN_REV)]
+    # q2: its one positive is first everywhere and its instructed score falls (0.7 < 0.9): not compliant
+    runs[0]["q2"] = {"x": 0.9, "y": 0.1}
+    runs[1]["q2"] = {"x": 0.7, "y": 0.1}
+    runs[2]["q2"] = {"y": 0.5, "x": 0.2}
+    got = sicr_per_query(*runs, {"q": ["a", "b"], "q2": ["x"]})
+    assert got == {"q": 1.0, "q2": 0.0}   # a and b both rise, with rising scores, and sink under rev
+
+
+def test_sicr_averages_every_positive():
+    # a complies, b does not (its instructed score is not above its og score). The paper's definition
+    # averages the two: 0.5. (The reference code resets its counter inside the loop, line 433, and would count
+    # only b, the last one: 0 / 2.)
+    ins = {"q": {"a": 5.0, "b": 1.5, "c": 3.0, "d": 2.0, "e": 1.0}}   # a1 c2 d3 b4: b not lifted
+    assert sicr_per_query(RUN_ORI, ins, RUN_REV, {"q": ["a", "b"]}) == {"q": 0.5}
+
+
+NEVIR_QRELS = {"1_q1": {"d1a": 1, "d1b": 0}, "1_q2": {"d1a": 0, "d1b": 1},
+               "2_q1": {"d2a": 1, "d2b": 0}, "2_q2": {"d2a": 0, "d2b": 1},
+               "3_q1": {"d3a": 1, "d3b": 0}, "3_q2": {"d3a": 0, "d3b": 1}}
+NEVIR_RUN = {"1_q1": {"d1a": 0.9, "d1b": 0.1}, "1_q2": {"d1a": 0.8, "d1b": 0.2},   # pair 1: q2 wrong
+             "2_q1": {"d2a": 0.7, "d2b": 0.3}, "2_q2": {"d2a": 0.4, "d2b": 0.6},   # pair 2: both right
+             "3_q1": {"d3a": 0.5, "d3b": 0.5}, "3_q2": {"d3a": 0.5, "d3b": 0.5}}   # tie: d3b first (id desc)
+
+
+def test_paired_accuracy_by_hand():
+    assert paired_accuracy_per_pair(NEVIR_RUN, NEVIR_QRELS) == {"1": 0.0, "2": 1.0, "3": 0.0}
+    assert paired_accuracy(NEVIR_RUN, NEVIR_QRELS) == pytest.approx(1 / 3)
+    assert [query_correct(NEVIR_RUN[q], NEVIR_QRELS[q]) for q in sorted(NEVIR_QRELS)] == \
+        [True, False, True, True, False, True]
+
+
+def test_a_model_that_always_prefers_one_passage_scores_zero():
+    # it is right on one query of every pair (50% per query) and wrong on every pair
+    run = {q: {d: (1.0 if d.endswith("a") else 0.0) for d in docs} for q, docs in NEVIR_QRELS.items()}
+    assert paired_accuracy(run, NEVIR_QRELS) == 0.0
+
+
+def test_pairs_need_both_members():
+    with pytest.raises(ValueError, match="no partner"):
+        pairs_of(["1_q1", "1_q2", "2_q1"])
+    with pytest.raises(ValueError, match="neither '_q1' nor '_q2'"):
+        pairs_of(["1_q3"])
+
+
+def test_paired_accuracy_matches_mteb():
+    retrieval_metrics = pytest.importorskip("mteb._evaluators.retrieval_metrics",
+                                            reason="mteb is not installed (pip install mteb)")
+    import pytrec_eval
+
+    scores = pytrec_eval.RelevanceEvaluator(NEVIR_QRELS, {"recall.1"}).evaluate(NEVIR_RUN)
+    expected = retrieval_metrics.paired_accuracy(NEVIR_QRELS, NEVIR_RUN, scores)
+    assert paired_accuracy(NEVIR_RUN, NEVIR_QRELS) == pytest.approx(expected)
+
+
+def test_ifir_ndcg20_per_level_by_hand():
+    others = {f"x{i:02d}": 0.5 - i / 100 for i in range(24)}        # 24 irrelevant documents below 0.5
+    run = {"i1": {"a": 1.0, "x": 0.9, "b": 0.8, **others},         # a at 1, b at 3
+           "i2": {"a": 1.0, **{f"y{i:02d}": 0.9 - i / 100 for i in range(19)}, "z": 0.01, **others},  # z at 21
+           "i3": {"x": 1.0, "a": 0.9, **others}}                   # a at 2
+    qrels = {"i1": {"a": 1, "b": 1}, "i2": {"z": 1}, "i3": {"a": 1}}
+    got = ndcg20_per_instruction(qrels, run)
+    i1 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    i3 = 1 / math.log2(3)
+    assert got == {"i1": pytest.approx(i1), "i2": 0.0, "i3": pytest.approx(i3)}
+    levels = mean_by_level(got, {"i1": 1, "i2": 1, "i3": 2})
+    assert levels == {"all": pytest.approx((i1 + i3) / 3), "level.1": pytest.approx(i1 / 2),
+                      "level.2": pytest.approx(i3)}
+    # an instruction the run does not rank counts 0, as trec_eval -c does
+    assert ndcg20_per_instruction({"i9": {"a": 1}}, run) == {"i9": 0.0}
