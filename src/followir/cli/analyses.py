@@ -257,3 +257,71 @@ def instructir(
     stdout.print(table)
     say(f"{counts['targets_in_first_stage']} of {counts['instructions']} targets are in the first "
                   f"stage's top {depth}; runs and instructir.json written to {folder}")
+
+
+@app.command()
+def control(
+    model: str = typer.Option(..., "--model", "-m", help=_MODEL_HELP),
+    task: str = typer.Option("followir-mini", "--task", "-t", help="A FollowIR-style task (og/changed): robust04, "
+                             "news21, core17, followir, followir-mini, mfollowir-fas, ..., or a local folder."),
+    generator: str = typer.Option("neutral", "--control", help="The control edit: neutral (a neutral sentence of "
+                                  "the change's length) or shuffled (the change's added words, shuffled)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the shuffled control."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder of the model's results.json (the "
+                                          "analysis is added under 'control') [default: followir-results/<model>]."),
+    family: Optional[str] = typer.Option(None, "--family", help=HELP_FAMILY),
+    template: Optional[str] = typer.Option(None, "--template", help="Input template."),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help=HELP_MODEL_REVISION),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
+    device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
+    cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none'."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the control entries as JSON instead of a table."),
+    resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
+) -> None:
+    """p-MRR against a control: the og instruction with a relevance-neutral edit as long as the real change."""
+    setup_logging(verbose)
+    from followir.analyses.control import GENERATORS, run_control, write_control
+    from followir.data.loading import load_tasks
+
+    folder = output or Path("followir-results") / safe_name(model)
+    try:
+        if generator not in GENERATORS:
+            raise ValueError(f"--control {generator!r} is not a control generator; use one of "
+                             f"{', '.join(GENERATORS)}")
+        _check_first(resamples, folder)
+        reranker = _load_model(model, family, template, model_revision, batch_size, device, cache,
+                               trust_remote_code, base_url)
+        with console.status(f"loading {task}"):
+            tasks = load_tasks(task, layout=layout, revision=revision)
+    except (FollowIRError, ValueError) as e:
+        fail(e)
+    entries = {}
+    with progress_bar() as progress:
+        for t in tasks:
+            try:
+                result = run_control(reranker, t, generator, seed=seed, resamples=resamples,
+                                     progress=RichProgress(progress, f"{model} on {t.name} (og, changed, control)"))
+                write_control(result, folder)
+            except (FollowIRError, ValueError, RuntimeError) as e:
+                fail(e)
+            entries[t.name] = result.to_dict()
+    if as_json:
+        print_json(entries)
+        return
+    for name, data in entries.items():
+        table = Table(title=f"{model} on {name}: p-MRR against a {generator} control (x100, {data['queries']} "
+                            "queries, 95% CI)")
+        for col in ("measure", "value [95% CI]"):
+            table.add_column(col, justify="left" if col == "measure" else "right")
+        for key, label in (("p-MRR", "p-MRR (changed)"), ("control p-MRR", f"control p-MRR ({generator})"),
+                           ("difference", "difference (p-MRR - control)")):
+            table.add_row(label, _x100(data[key]) + _ci(data["intervals"].get(key)))
+        stdout.print(table)
+        if data["paired_test"]:
+            say(f"paired randomization test of the difference: p = {data['paired_test']['p_value']:.4f}")
+    say(f"control added to {folder / 'results.json'} (runs: <task>.control-{generator}.trec)")
