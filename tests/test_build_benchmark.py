@@ -1,0 +1,298 @@
+"""Building a FollowIR benchmark (followir.construction, followir judge, followir publish): hand-checked pieces,
+the followir-mini round trip, ir_datasets' own reader, and SciFact end to end, judged in a real browser."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import followir.benchmarks
+from followir.cli import app
+from followir.construction.candidates import fuse, maxp, select_candidates
+from followir.construction.chunking import ChunkSettings, chunk_words
+from followir.construction.collections import iter_documents
+from followir.construction.judgements import changed_qrels
+from followir.construction.narratives import accept, load_narratives, read_written, run_narratives
+from followir.construction.topics import run_topics, select_topics
+from followir.data.trec import TrecTopic
+from followir.errors import DataFormatError
+from followir.judge.agreement import cohen_kappa
+from followir.judge.store import JudgementStore
+from followir.records import Qrels
+
+MINI = Path(followir.benchmarks.__file__).parent / "followir_mini"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SCIFACT = SHARED / "beir-scifact"
+DATA = Path(__file__).parent / "data"
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# -- small pieces, worked out by hand --------------------------------------------------------------------
+def test_chunking_windows_overlap_and_cover_the_end():
+    text = " ".join(f"w{i}" for i in range(10))
+    assert chunk_words(text, ChunkSettings(4, 2)) == ["w0 w1 w2 w3", "w2 w3 w4 w5", "w4 w5 w6 w7", "w6 w7 w8 w9"]
+    assert chunk_words(text, ChunkSettings(4, 0)) == ["w0 w1 w2 w3", "w4 w5 w6 w7", "w8 w9"]
+    long = " ".join(str(i) for i in range(1000))
+    passages = chunk_words(long)  # the paper's 400 words, 200 overlap: starts 0, 200, 400, 600
+    assert [p.split()[0] for p in passages] == ["0", "200", "400", "600"] and passages[-1].split()[-1] == "999"
+    with pytest.raises(ValueError, match="overlap"):
+        ChunkSettings(10, 10)
+
+
+def test_maxp_fusion_and_selection():
+    assert maxp({"a#0": 0.2, "a#1": 0.9, "b#0": 0.5}) == {"a": (0.9, "a#1"), "b": (0.5, "b#0")}
+    # round-robin: rank 1 of each model, then rank 2, skipping what is taken
+    assert fuse([["x", "y", "z"], ["y", "w"]]) == ["x", "y", "w", "z"]
+    # rrf: y = 1/62 + 1/61 beats x = 1/61
+    assert fuse([["x", "y", "z"], ["y", "w"]], "rrf")[:2] == ["y", "x"]
+    assert select_candidates(["r"], ["x", "r", "y"], 2) == ["r", "x"]
+    assert select_candidates(["r1", "r2", "r3"], ["x"], 2) == ["r1", "r2", "r3"]  # relevant are always kept
+
+
+def test_cohen_kappa_by_hand():
+    # 10 documents: both relevant on 4, both not on 3, a yes / b no on 2, a no / b yes on 1.
+    a = dict.fromkeys(range(4), 1) | dict.fromkeys(range(4, 7), 0) | {7: 1, 8: 1, 9: 0}
+    b = dict.fromkeys(range(4), 1) | dict.fromkeys(range(4, 7), 0) | {7: 0, 8: 0, 9: 1}
+    # p_o = 7/10; p_a(yes) = 6/10, p_b(yes) = 5/10; p_e = .3 + .2 = .5; kappa = (.7 - .5) / .5 = .4
+    got = cohen_kappa(a, b)
+    assert got.items == 10 and got.agreement == pytest.approx(0.7) and got.kappa == pytest.approx(0.4)
+    assert math.isnan(cohen_kappa({1: 1}, {1: 1}).kappa)  # chance agreement 1: undefined
+
+
+def test_changed_qrels_only_move_og_relevant_documents():
+    og = Qrels({"1": {"a": 2, "b": 1, "c": 0, "d": 1}})
+    got = changed_qrels(og, {("1", "a"): 1, ("1", "b"): 0, ("1", "d"): 1})
+    assert got.to_dict() == {"1": {"a": 2, "b": 0, "c": 0, "d": 1}}
+
+
+def topics_file(tmp_path: Path) -> tuple[Path, Path]:
+    topics = tmp_path / "topics.txt"
+    topics.write_text("<top>\n<num> Number: 1\n<title> ivory\n<desc> Description:\nivory trade\n<narr> Narrative:\n"
+                      "Documents on the ivory trade are relevant.\n</top>\n<top>\n<num> Number: 2\n<title> banks\n"
+                      "<desc> Description:\nbank shares\n<narr> Narrative:\nBank shares are relevant.\n</top>\n"
+                      "<top>\n<num> Number: 3\n<title> none\n<desc> Description:\nx\n<narr> Narrative:\nY.\n</top>\n")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("1 0 d1 1\n1 0 d2 0\n2 0 d3 2\n3 0 d1 0\n")
+    return topics, qrels
+
+
+def test_topic_selection_needs_narrative_and_relevant_documents(tmp_path):
+    topics, qrels = topics_file(tmp_path)
+    chosen = run_topics(topics, qrels, tmp_path / "w", exclude={"2"})
+    assert [t.number for t in chosen] == ["1"]  # 2 excluded, 3 has nothing relevant
+    assert (tmp_path / "w" / "qrels.og.trec").read_text() == "1 0 d1 1\n1 0 d2 0\n"
+    with pytest.raises(DataFormatError, match="not in the topic file"):
+        select_topics([TrecTopic("1", "t", "d", "n")], Qrels({}), include={"9"})
+
+
+def test_written_narratives_are_checked_with_file_and_line(tmp_path):
+    topics = [TrecTopic("1", "ivory", "", "Ivory trade is relevant."), TrecTopic("2", "banks", "", "Banks.")]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"topic": "1", "narrative": "Ivory trade is relevant. Only seizures."}\n'
+                   '{"topic": "2", "narrative": "  banks. "}\n')
+    with pytest.raises(DataFormatError) as e:
+        read_written(bad, topics)
+    assert f"{bad}:2" in str(e.value) and "is the og narrative" in str(e.value) and "constraint" in str(e.value)
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("topic\tnarrative\n1\tIvory trade is relevant. Only seizures.\n2\t \n")
+    with pytest.raises(DataFormatError, match=f"{empty}:3.*is empty"):
+        read_written(empty, topics)
+    good = tmp_path / "good.tsv"
+    good.write_text("1\tIvory trade is relevant. Only seizures.\n2\tBanks. Only in Europe.\n")
+    assert [n.narrative_changed for n in read_written(good, topics)] == [
+        "Ivory trade is relevant. Only seizures.", "Banks. Only in Europe."]
+
+
+class FakeChat:
+    """A generator that adds a fixed exclusion to the narrative in the prompt."""
+
+    name = "fake"
+
+    def describe(self):
+        return {"name": "fake"}
+
+    def complete_many(self, conversations, options=None, progress=None):
+        self.prompts = [c[-1]["content"] for c in conversations]
+        return [p.split("Narrative: ", 1)[1].split("\n", 1)[0] + " Reports from Asia are not relevant."
+                for p in self.prompts]
+
+
+def test_drafted_narratives_wait_for_a_person(tmp_path):
+    topics, qrels = topics_file(tmp_path)
+    work = tmp_path / "w"
+    run_topics(topics, qrels, work)
+    chat = FakeChat()
+    drafts = run_narratives(work, chat=chat)
+    assert [n.status for n in drafts] == ["draft", "draft"]
+    assert "about half" in chat.prompts[0] and "narrow" in chat.prompts[0]
+    assert drafts[0].narrative_changed == "Documents on the ivory trade are relevant. Reports from Asia are not relevant."
+    with pytest.raises(DataFormatError, match="still a draft.*--accept 1"):
+        load_narratives(work)
+    assert accept(work, ["1"]) == ["1"]
+    with pytest.raises(DataFormatError, match="topic 2 is still a draft"):
+        load_narratives(work)
+    assert accept(work) == ["2"] and [n.status for n in load_narratives(work)] == ["accepted", "accepted"]
+
+
+def test_judgement_store_saves_each_judgement_and_adjudicates(tmp_path):
+    store = JudgementStore(tmp_path / "j.sqlite")
+    store.save("1", "a", "ann", True, "clear")
+    store.save("1", "a", "bob", False)
+    store.save("1", "b", "ann", False)
+    store.save("1", "b", "bob", False)
+    final, disputed = store.final_labels()
+    assert final == {("1", "b"): 0} and disputed == [("1", "a")]
+    store.adjudicate("1", "a", "carol", True)
+    assert store.final_labels() == ({("1", "a"): 1, ("1", "b"): 0}, [])
+    # a second process sees it all (each save was committed at once)
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        assert db.execute("SELECT assessor, relevant, note FROM judgements WHERE doc='a' ORDER BY assessor"
+                          ).fetchall() == [("ann", 1, "clear"), ("bob", 0, "")]
+    assert store.pairwise_kappa()[("ann", "bob")].agreement == pytest.approx(0.5)
+
+
+# -- collections -------------------------------------------------------------------------------------------
+def test_sgml_jsonl_and_parquet_collections_stream(tmp_path):
+    sgml = tmp_path / "docs" / "LA0101"
+    sgml.parent.mkdir()
+    sgml.write_text("<DOC>\n<DOCNO> LA1 </DOCNO>\n<HEADLINE> Ivory &amp; law </HEADLINE>\n<TEXT>\n<P>Ivory ban.</P>"
+                    "\n</TEXT>\n</DOC>\n<DOC>\n<DOCNO>LA2</DOCNO>\n<TEXT>Second.</TEXT>\n</DOC>\n")
+    docs = list(iter_documents(sgml.parent))
+    assert [(d.id, d.title, d.text) for d in docs] == [("LA1", "Ivory & law", "Ivory ban."), ("LA2", "", "Second.")]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"_id": ["p1", "p2"], "text": ["one", "two"]}), tmp_path / "c.parquet", row_group_size=1)
+    assert [d.id for d in iter_documents(tmp_path / "c.parquet")] == ["p1", "p2"]
+    stream = iter_documents(MINI / "corpus.jsonl")
+    assert next(stream).id == "901-01"  # a generator: nothing is read ahead
+    broken = tmp_path / "broken.sgml"
+    broken.write_text("<DOC>\n<DOCNO>X</DOCNO>\n<TEXT>never closed\n")
+    with pytest.raises(DataFormatError, match="never closed"):
+        list(iter_documents(broken))
+
+
+def test_trec_sgml_collection_through_ir_datasets_own_reader(tmp_path):
+    pytest.importorskip("ir_datasets")
+    # the layout ir_datasets expects for disks45 (datasets/disks45.py): $IR_DATASETS_HOME/disks45/corpus/ with
+    # files matching **/FBIS/FB*, **/FR94/??/FR*, **/FT/*/FT*, **/LATIMES/LA*, exactly 2,295 of them
+    base = tmp_path / "irds" / "disks45" / "corpus" / "NEWS_data"
+
+    def doc(no, head, text, tag="HEADLINE"):
+        return f"<DOC>\n<DOCNO> {no} </DOCNO>\n<{tag}> {head} </{tag}>\n<TEXT>\n{text}\n</TEXT>\n</DOC>\n"
+
+    files = {"FBIS/FB396001": doc("FBIS3-1", "Ivory seized", "Customs seized two tonnes of ivory.", "H3"),
+             "LATIMES/LA010189": doc("LA010189-0001", "Ivory ban", "The ivory ban was debated."),
+             "FR94/01/FR940104": doc("FR940104-0-00001", "Rule", "A rule on ivory imports.", "DOCTITLE")}
+    files.update({f"FT/FT999/FT999_{i}": doc(f"FT999-{i}", "filler", f"filler {i}") for i in range(2292)})
+    for rel, text in files.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_text(text)
+    # ir_datasets fixes its home folder when imported: read in a fresh process with IR_DATASETS_HOME set
+    import subprocess
+    import sys
+
+    code = ("import json; from followir.construction.collections import iter_documents; "
+            "print(json.dumps([[d.id, d.title, d.text] for d in iter_documents('irds:disks45/nocr/trec-robust-2004')]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "IR_DATASETS_HOME": str(tmp_path / "irds")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    docs = {d[0]: d for d in json.loads(done.stdout)}
+    assert len(docs) == 2295
+    assert docs["FBIS3-1"] == ["FBIS3-1", "Ivory seized", "Customs seized two tonnes of ivory."]
+    assert docs["LA010189-0001"][2] == "The ivory ban was debated."
+
+
+# -- followir-mini round trip ------------------------------------------------------------------------------
+def mini_inputs(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    queries = rows(MINI / "queries.jsonl")
+    (folder / "topics.txt").write_text("".join(
+        f"<top>\n<num> Number: {q['_id']}\n<title> {q['text']}\n<desc> Description:\n{q['text']}\n<narr> Narrative:"
+        f"\n{q['instruction_og']}\n</top>\n\n" for q in queries))
+    og = rows(MINI / "qrels_og" / "test.jsonl")
+    (folder / "qrels.txt").write_text("".join(f"{r['query-id']} 0 {r['corpus-id']} {r['score']}\n" for r in og))
+    (folder / "changed.jsonl").write_text("".join(
+        json.dumps({"topic": q["_id"], "narrative": q["instruction_changed"]}) + "\n" for q in queries))
+    relevant = {(r["query-id"], r["corpus-id"]) for r in og if r["score"] > 0}
+    (folder / "judged.jsonl").write_text("".join(
+        json.dumps({"topic": r["query-id"], "doc": r["corpus-id"], "relevance": r["score"]}) + "\n"
+        for r in rows(MINI / "qrels_changed" / "test.jsonl") if (r["query-id"], r["corpus-id"]) in relevant))
+    return {name: folder / f for name, f in (("topics", "topics.txt"), ("qrels", "qrels.txt"),
+                                                ("narratives", "changed.jsonl"), ("judgements", "judged.jsonl"))}
+
+
+def test_followir_mini_round_trip(tmp_path):
+    given = mini_inputs(tmp_path / "in")
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = ["build-benchmark", "--work", str(work), "-o", str(out), "--collection", str(MINI / "corpus.jsonl"),
+            "--topics", str(given["topics"]), "--qrels", str(given["qrels"]), "--narratives",
+            str(given["narratives"]), "--judgements", str(given["judgements"]), "--depth", "30",
+            "--passage-depth", "200", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    key = lambda r: (r["query-id"], r["corpus-id"], r["score"])  # noqa: E731
+    for variant in ("og", "changed"):  # the qrels come back exactly
+        assert sorted(map(key, rows(out / f"qrels_{variant}" / "test.jsonl"))) == \
+            sorted(map(key, rows(MINI / f"qrels_{variant}" / "test.jsonl")))
+    task_mini, task_built = followir.load_task("followir-mini"), followir.load_task(str(out))
+    assert dict(task_built.changed_documents) == dict(task_mini.changed_documents)
+    assert task_built.queries == tuple(followir.records.Query(q.id, q.text, q.instruction_og, q.instruction_changed)
+                                       for q in task_mini.queries)
+    mteb = followir.load_task(str(out / "mteb"), layout="mteb")
+    assert dict(mteb.changed_documents) == dict(task_mini.changed_documents)
+    # candidates differ: the pool (BM25 over the whole collection) takes the 30 best per topic, not the topic's own
+    # judged passages; every judged-relevant passage is a candidate all the same
+    for q in task_mini.queries:
+        assert task_mini.qrels_og.relevant(q.id) <= set(task_built.candidates[q.id])
+        assert len(task_built.candidates[q.id]) == 30
+    report = json.loads((out / "validation.json").read_text())
+    assert report["ok"] and report["statistics"]["topics"] == 14
+    assert report["statistics"]["relevant_og_per_topic"] == pytest.approx(181 / 14)
+    assert report["statistics"]["relevant_changed_per_topic"] == pytest.approx(106 / 14)
+    assert "| before (og) | 14 |" in (out / "README.md").read_text()
+    # resumable: a second run does every step from its files and writes the same benchmark
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "done already" in again.output
+    assert rows(out / "top_ranked.jsonl") == [{"qid": q, "pid": d} for q, ds in task_built.candidates.items()
+                                              for d in ds]
+
+
+def test_publish_dry_run_and_upload_call(tmp_path, monkeypatch):
+    given = mini_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "build-benchmark", "--work", str(tmp_path / "w"), "-o", str(out), "--collection", str(MINI / "corpus.jsonl"),
+        "--topics", str(given["topics"]), "--qrels", str(given["qrels"]), "--narratives", str(given["narratives"]),
+        "--judgements", str(given["judgements"]), "--depth", "20", "--passage-depth", "50"])
+    assert result.exit_code == 0, result.output
+    dry = CliRunner().invoke(app, ["publish", str(out), "--repo", "me/mini-followir", "--dry-run"])
+    assert dry.exit_code == 0
+    listed = dry.stdout.split()
+    assert listed == ["README.md", "changed_documents.jsonl", "corpus.jsonl", "qrels_changed/test.jsonl",
+                      "qrels_og/test.jsonl", "queries.jsonl", "top_ranked.jsonl", "validation.json"]
+    import huggingface_hub
+
+    calls = []
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, *a, **k: calls.append(("create", a, k)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **k: calls.append(("upload", k)))
+    done = CliRunner().invoke(app, ["publish", str(out), "--repo", "me/mini-followir", "--layout", "mteb"])
+    assert done.exit_code == 0, done.output
+    assert calls[0] == ("create", ("me/mini-followir",), {"repo_type": "dataset", "private": False, "exist_ok": True})
+    upload = calls[1][1]
+    assert upload["folder_path"] == str(out / "mteb") and upload["repo_id"] == "me/mini-followir"
+    assert upload["repo_type"] == "dataset" and "qrel_diff.jsonl" in upload["allow_patterns"]
+    bad = CliRunner().invoke(app, ["publish", str(tmp_path / "in"), "--repo", "me/x", "--dry-run"])
+    assert bad.exit_code == 2 and "not a built benchmark" in bad.output
