@@ -47,8 +47,12 @@ def evaluate(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server "
                                            "(api-embedder) [default: $OPENAI_BASE_URL or the OpenAI API]."),
-    layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb; for a folder "
+                                         "of another benchmark infosearch, nevir or ifir."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
+    language: Optional[str] = typer.Option(None, "--language", help="mFollowIR languages, comma-separated (fas, "
+                                           "rus, zho): filters mfollowir/mfollowir-cross, or names the subset of "
+                                           "a folder."),
     main_metric: Optional[str] = typer.Option(None, "--main-metric", help="Override the task's main metric."),
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
     intervals: bool = typer.Option(False, "--intervals", help="Show 95% bootstrap intervals in the table."),
@@ -61,7 +65,8 @@ def evaluate(
     started = time.perf_counter()
     setup_logging(verbose)
     from followir.cli.checks import check_output_folder, check_resamples, check_timeout, model_options
-    from followir.data.loading import load_tasks
+    from followir.data.benchmarks import load_benchmarks
+    from followir.data.field import FieldTask
     from followir.evaluation.results import read_results
     from followir.evaluation.runner import evaluate as run_evaluation
     from followir.models.registry import load_model
@@ -78,7 +83,10 @@ def evaluate(
         with console.status(f"importing the libraries of {model}"):
             reranker = load_model(model, family=family, **options)
         with console.status(f"loading {task}"):
-            tasks = load_tasks(task, layout=layout, revision=revision, main_metric=main_metric)
+            loaded = load_benchmarks(task, layout=layout, revision=revision, main_metric=main_metric,
+                                     language=language)
+        tasks = [t for t in loaded if not isinstance(t, FieldTask)]
+        field_tasks = [t for t in loaded if isinstance(t, FieldTask)]
     except (FollowIRError, ValueError) as e:
         fail(e)
     with progress_bar() as progress:
@@ -86,8 +94,11 @@ def evaluate(
             return RichProgress(progress, f"{model} on {name}")
 
         try:
-            run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples, status=console.status,
-                           started=started)
+            if tasks:
+                run_evaluation(reranker, tasks, folder, progress=factory, resamples=resamples,
+                               status=console.status, started=started)
+            if field_tasks:
+                _evaluate_field(reranker, field_tasks, folder, factory, resamples)
         except (FollowIRError, ValueError) as e:
             fail(e)
         except OSError as e:  # a model that cannot be found or read, a full disk: no traceback
@@ -95,9 +106,35 @@ def evaluate(
     results = read_results(folder)
     if as_json:
         print_json(results)
-    else:
-        print_table([results], intervals)
-        say(f"runs and results.json written to {folder}")
+        return
+    if tasks:
+        print_table([{**results, "tasks": {t.name: results["tasks"][t.name] for t in tasks}}], intervals)
+    if field_tasks:
+        _print_field(model, [results["field"][t.name] for t in field_tasks])
+    say(f"runs and results.json written to {folder}")
+
+
+def _evaluate_field(reranker, field_tasks, folder: Path, factory, resamples: int) -> None:
+    """InfoSearch, NevIR and IFIR: rank every mode, score with the benchmark's metrics, add to results.json."""
+    from followir.evaluation.field import evaluate_field_task, write_field_result
+    from followir.evaluation.runner import load_weights
+
+    load_weights(reranker)
+    model_info = {"name": reranker.name, **reranker.describe()}
+    for t in field_tasks:
+        write_field_result(evaluate_field_task(reranker, t, factory(t.name), resamples), folder, model_info)
+
+
+def _print_field(model: str, entries: list[dict]) -> None:
+    from followir.reports.field import FIELD_LABELS, field_rows
+
+    table = Table(title=f"{model} on the field's benchmarks (x100; 95% CI)")
+    for col in ("task", "metric", "value [95% CI]"):
+        table.add_column(col, justify="right" if col == "value [95% CI]" else "left")
+    for task, metric, value, low, high in field_rows(entries):
+        ci = f" [{low * 100:.1f}, {high * 100:.1f}]" if low is not None and high is not None else ""
+        table.add_row(task, FIELD_LABELS.get(metric, metric), ("-" if value is None else f"{value * 100:.1f}") + ci)
+    stdout.print(table)
 
 
 def _x100(value: float | None) -> str:
@@ -156,18 +193,20 @@ def compare(
 ) -> None:
     """Paired randomization test between two results files, per shared task (main score and p-MRR)."""
     from followir.cli.checks import check_resamples
-    from followir.evaluation.compare import compare_results
+    from followir.evaluation.compare import compare_field_results, compare_results
     from followir.evaluation.results import read_results
     from followir.metrics.trec_measures import MEASURES
 
     try:
         check_resamples(resamples)
         ra, rb = read_results(a), read_results(b)
-        out = compare_results(ra, rb, resamples, sources=(str(a), str(b)))
+        field = compare_field_results(ra, rb, resamples)
+        out = compare_results(ra, rb, resamples, sources=(str(a), str(b))) \
+            if (set(ra["tasks"]) & set(rb["tasks"])) or not field else {}
     except (FollowIRError, ValueError) as e:
         fail(e)
     if as_json:
-        print_json(out)
+        print_json({**out, **({"field": field} if field else {})})
         return
     table = Table(title=f"{ra['model'].get('name')} (A) vs {rb['model'].get('name')} (B), x100")
     for col in ("task", "measure", "A", "B", "A-B", "p-value", "queries"):
@@ -177,6 +216,10 @@ def compare(
             t = tests[key]
             metric = tests["main_metric"]
             label = (MEASURES[metric].label if metric in MEASURES else metric) if key == "main_score" else "p-MRR"
+            table.add_row(task, label, f"{t['mean_a'] * 100:.1f}", f"{t['mean_b'] * 100:.1f}",
+                          f"{t['difference'] * 100:+.1f}", f"{t['p_value']:.4f}", str(t["queries"]))
+    for task, tests in field.items():
+        for label, t in tests.items():
             table.add_row(task, label, f"{t['mean_a'] * 100:.1f}", f"{t['mean_b'] * 100:.1f}",
                           f"{t['difference'] * 100:+.1f}", f"{t['p_value']:.4f}", str(t["queries"]))
     stdout.print(table)
@@ -193,7 +236,9 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) ->
             hub = getattr(spec, layout)
             if hub is not None:
                 rows.append({"name": spec.name, "main_metric": spec.main_metric, "layout": layout,
-                             "repo_id": hub.repo_id, "revision": hub.revision})
+                             "repo_id": hub.repo_id, "revision": hub.revision,
+                             **({"benchmark": spec.kind} if spec.kind != "followir" else {}),
+                             **({"language": spec.language} if spec.language else {})})
         if spec.packaged:
             rows.append({"name": spec.name, "main_metric": spec.main_metric, "layout": "original",
                          "repo_id": None, "revision": None, "packaged": True})
@@ -206,7 +251,8 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help=HELP_JSON)) ->
         table.add_column(col, overflow="fold")
     records = []
     for row in rows:
-        where = "packaged with followir" if row.get("packaged") else f"{row['repo_id']}@{row['revision']}"
+        where = "packaged with followir" if row.get("packaged") else \
+            f"{row['repo_id']}@{row['revision'] or 'unpinned (results record the snapshot used)'}"
         table.add_row(row["name"], row["main_metric"], row["layout"], where)
         records.append((row["name"], f"{row['main_metric']}; {row['layout']} layout", where))
     for name, members in groups.items():

@@ -45,3 +45,21 @@ def compare_results(a: dict, b: dict, resamples: int = 10_000,
                                                resamples).to_dict(),
         }
     return out
+
+
+def compare_field_results(a: dict, b: dict, resamples: int = 10_000) -> dict[str, dict]:
+    """Paired randomization tests on every per-query metric of the field benchmarks both files share (results.json
+    ``field``: WISE, SICR, paired accuracy, IFIR's nDCG@20, ...) and of their shared control analyses
+    (``control``: p-MRR, control p-MRR and their difference); ``{task: {metric: test}}``."""
+    out: dict[str, dict] = {}
+    for part, prefix in (("field", ""), ("control", "control:")):
+        mine, theirs = a.get(part) or {}, b.get(part) or {}
+        for name in [n for n in mine if n in theirs]:
+            pa, pb = mine[name].get("per_query") or {}, theirs[name].get("per_query") or {}
+            tests = {}
+            for metric in [m for m in pa if m in pb]:
+                if set(pa[metric]) & set(pb[metric]):
+                    tests[metric] = paired_randomization_test(pa[metric], pb[metric], resamples).to_dict()
+            if tests:
+                out[prefix + name] = tests
+    return out

@@ -103,16 +103,17 @@ def merge_rows(loaded: Iterable[tuple[Path, Mapping]]) -> list[ModelRow]:
         model = dict(data["model"])
         name = str(model.get("name", "?"))
         key = (name, json.dumps(model.get("settings", {}), sort_keys=True, default=str))
-        row = merged.setdefault(key, {"model": model, "tasks": {}, "ablation": {},
+        row = merged.setdefault(key, {"model": model, "tasks": {}, "ablation": {}, "field": {}, "control": {},
                                       "followir_version": data.get("followir_version"),
                                       "created": data.get("created")})
         seen = origins.setdefault(key, {})
         files.setdefault(key, []).append(str(path))
-        for part in ("tasks", "ablation"):
+        for part in ("tasks", "ablation", "field", "control"):
             for task, entry in (data.get(part) or {}).items():
                 where = f"{part}:{task}"
                 if where in seen:
-                    kind = "a result" if part == "tasks" else "an ablation result"
+                    kind = {"tasks": "a result", "ablation": "an ablation result", "field": "a result",
+                            "control": "a control result"}[part]
                     raise DataFormatError(path, None, f"model {name!r} has {kind} for task {task!r} here and "
                                           f"in {seen[where]}", "pass one results folder per model and task")
                 seen[where] = path

@@ -15,6 +15,7 @@ from followir.atomic import atomic_open
 from followir.metrics.uncertainty import DEFAULT_RESAMPLES
 from followir.reports.ablation import AblationEntry, ablation_entries
 from followir.reports.collect import ModelRow, load_rows
+from followir.reports.field import sections_html, sections_markdown
 from followir.reports.significance import PairTest, pairwise_tests
 from followir.reports.table import ReportTable, report_table
 
@@ -77,7 +78,7 @@ def write_report(report: Report, output: str | Path, formats: Sequence[str] = FO
     for fmt in formats:
         if fmt == "md":
             put("md", "report.md", text_formats.markdown_report(report.table, report.ablation, report.tests,
-                                                                intervals))
+                                                                intervals) + sections_markdown(report.rows))
         elif fmt == "csv":
             put("csv", "report.csv", text_formats.table_csv(report.table))
             if report.tests is not None:
@@ -87,8 +88,8 @@ def write_report(report: Report, output: str | Path, formats: Sequence[str] = FO
         elif fmt == "html":
             from followir.reports.html import html_report
 
-            put("html", "report.html", html_report(report.table, report.rows, report.ablation, report.tests,
-                                                   intervals, __version__))
+            page = html_report(report.table, report.rows, report.ablation, report.tests, intervals, __version__)
+            put("html", "report.html", page.replace("<footer>", sections_html(report.rows) + "\n<footer>", 1))
         else:
             raise ValueError(f"unknown report format {fmt!r}; use {', '.join(FORMATS)}")
     log.info("report written: %s", ", ".join(str(p) for p in written.values()))
