@@ -244,3 +244,35 @@ def test_field_tasks_are_not_followir_tasks():
 
     with pytest.raises(UnknownNameError, match="infosearch benchmark"):
         load_task("infosearch-format")
+
+
+def mfollowir_original_files() -> dict[str, bytes]:
+    """jhu-clsp/mFollowIR-cross-lingual-parquet (original layout): corpus-/queries-/qrels_og-/qrels_changed-/
+    top_ranked-<lang> with the splits mteb's earlier mFollowIR.py reads (corpus, queries, test, top_ranked);
+    English queries and instructions over Chinese documents."""
+    docs = [{"_id": f"z{i}", "title": "", "text": t} for i, t in enumerate(("洪水 报告", "洪水 新闻", "天气"))]
+    tables = {
+        "corpus": ("corpus", docs),
+        "queries": ("queries", [{"_id": "7", "text": "flood reports", "instruction_og": "Any flood report.",
+                                 "instruction_changed": "Any flood report. Not news.", "keywords": "flood",
+                                 "short_query": "floods"}]),
+        "qrels_og": ("test", [{"query-id": "7", "corpus-id": d, "score": 1} for d in ("z0", "z1")]),
+        "qrels_changed": ("test", [{"query-id": "7", "corpus-id": "z0", "score": 1}]),
+        "top_ranked": ("top_ranked", [{"qid": "7", "pid": d["_id"]} for d in docs]),
+    }
+    files, configs = {}, {}
+    for config, (split, rows) in tables.items():
+        path = f"{config}-zho/{split}-00000-of-00001.parquet"
+        files[path] = _parquet(rows)
+        configs[f"{config}-zho"] = [(split, path)]
+    files["README.md"] = _readme(configs)
+    return files
+
+
+def test_mfollowir_cross_lingual_original_layout(hub_cache):  # noqa: F811
+    add_snapshot(hub_cache, "jhu-clsp/mFollowIR-cross-lingual-parquet", "7a82814a53229d3c8f18b2e18762a1a959dc5ff6",
+                 mfollowir_original_files())
+    (task,) = load_benchmarks("mfollowir-cross", language="zho")
+    assert task.name == "mfollowir-cross-zho" and task.metadata["language"] == "zho"
+    assert task.query("7").keywords == "flood" and task.candidates["7"] == ("z0", "z1", "z2")
+    assert task.changed_documents["7"] == frozenset({"z1"})   # derived: relevant under og only
