@@ -23,7 +23,15 @@ from followir.cli.common import (
     setup_logging,
     stdout,
 )
-from followir.cli.help_texts import HELP_DEVICE, HELP_FAMILY, HELP_JSON, HELP_RESAMPLES, HELP_VERBOSE
+from followir.cli.help_texts import (
+    HELP_DEVICE,
+    HELP_ENGINE,
+    HELP_FAMILY,
+    HELP_JSON,
+    HELP_RAY,
+    HELP_RESAMPLES,
+    HELP_VERBOSE,
+)
 from followir.errors import FollowIRError
 
 
@@ -45,8 +53,11 @@ def evaluate(
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none' "
                                         "[default: $FOLLOWIR_CACHE or ~/.cache/followir/cache.sqlite]."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server "
-                                           "(api-embedder) [default: $OPENAI_BASE_URL or the OpenAI API]."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server: embeddings "
+                                           "(api-embedder) [default: $OPENAI_BASE_URL or the OpenAI API], or "
+                                           "completions with logprobs (causal-lm with --engine openai)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb; for a folder "
                                          "of another benchmark infosearch, nevir or ifir."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
@@ -78,7 +89,7 @@ def evaluate(
         check_output_folder(folder)
         options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
                    "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url,
-                   "timeout": timeout}
+                   "timeout": timeout, "engine": engine, "ray": ray}
         options = model_options(model, family, options)
         with console.status(f"importing the libraries of {model}"):
             reranker = load_model(model, family=family, **options)

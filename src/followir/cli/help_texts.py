@@ -7,6 +7,10 @@ HELP_DEVICE = "cpu, cuda, cuda:N, mps or auto [default: auto, the best available
 HELP_TRUST_REMOTE_CODE = "Allow model code from the hub to run (off by default)."
 HELP_RESAMPLES = "Bootstrap resamples for the 95% intervals."
 HELP_JSON = "Print the result as JSON on stdout instead of a table."
+HELP_ENGINE = ("transformers (default), vllm (causal-lm and bi-encoder: pip install 'followir[vllm]') or openai "
+               "(causal-lm: a running vLLM or SGLang server at --base-url).")
+HELP_RAY = ("Spread the work over a Ray cluster: auto (a running cluster), local (start one here), ray://HOST:10001 "
+            "or HOST:6379; one model replica per GPU, else per CPU (pip install 'followir[ray]').")
 
 
 def _families() -> str:

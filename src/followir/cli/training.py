@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from followir.cli.common import RichProgress, app, fail, print_json, progress_bar, say, setup_logging, stdout
-from followir.cli.help_texts import HELP_BATCH_SIZE, HELP_DEVICE, HELP_VERBOSE
+from followir.cli.help_texts import HELP_BATCH_SIZE, HELP_DEVICE, HELP_ENGINE, HELP_RAY, HELP_VERBOSE
 from followir.errors import FollowIRError
 
 _ERRORS = (FollowIRError, ValueError, ImportError)
@@ -175,6 +175,9 @@ def filter_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=HELP_BATCH_SIZE),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Judge input limit in tokens."),
     cache: Optional[str] = typer.Option(None, "--cache", help=_CACHE_HELP),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="The server for --engine openai."),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
@@ -184,7 +187,7 @@ def filter_command(
 
     try:
         reranker = load_judge(judge, family, device=device, batch_size=batch_size, max_length=max_length,
-                              cache_path=cache)
+                              cache_path=cache, engine=engine, base_url=base_url, ray=ray)
         with progress_bar() as progress:
             manifest = filter_documents(generated, output, reranker, threshold=threshold,
                                         progress=RichProgress(progress, f"judge {judge}"))

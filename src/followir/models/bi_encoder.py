@@ -31,7 +31,14 @@ class BiEncoder(EmbeddingReranker):
     def __init__(self, model_id: str, revision: str | None = None, template: str = "plain",
                  similarity: str | None = None, device: str | None = None, batch_size: int | None = None,
                  max_length: int | None = None, cache_path: str | None = None, trust_remote_code: bool = False,
-                 chunk_size: int = 2048, commit_seconds: float = 5.0):
+                 chunk_size: int = 2048, commit_seconds: float = 5.0, engine: str = "transformers",
+                 ray=None, dtype: str | None = None):
+        from followir.models.ray_engine import as_settings
+        from followir.models.vllm_engine import check_engine
+
+        check_engine(engine, ("transformers", "vllm"))  # sentence-transformers, or vLLM's pooling mode
+        self.engine, self.ray, self.dtype = engine, as_settings(ray), dtype
+        self._embedder = None
         self.model_id, self.revision = model_id, revision
         self.template = get_template(template)
         if similarity not in (None, "cosine", "dot"):
@@ -49,7 +56,32 @@ class BiEncoder(EmbeddingReranker):
 
     def load(self) -> None:
         """Load the weights now rather than at the first text to encode."""
-        _ = self.model
+        if self.ray is not None:
+            return  # the replicas load their own weights
+        _ = self.embedder.llm if self.engine == "vllm" else self.model
+
+    @property
+    def embedder(self):
+        """vLLM's pooling runner for this model (``engine="vllm"``)."""
+        if self._embedder is None:
+            from followir.models.vllm_engine import VLLMEmbedder
+
+            self._embedder = VLLMEmbedder(self.model_id, revision=self.revision, max_length=self.max_length,
+                                          trust_remote_code=self.trust_remote_code, dtype=self.dtype)
+        return self._embedder
+
+    def __getstate__(self) -> dict:
+        """A copy for a Ray actor: settings only; the actor loads its own weights."""
+        state = dict(self.__dict__)
+        state.update(_model=None, _embedder=None, ray=None)
+        return state
+
+    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dim) for one batch, by the configured engine (what a Ray actor runs)."""
+        if self.engine == "vllm":
+            return self.embedder.encode(texts)
+        return self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                 show_progress_bar=False).astype(np.float32)
 
     @property
     def model(self):
@@ -70,12 +102,14 @@ class BiEncoder(EmbeddingReranker):
         return {"family": "bi-encoder", "settings": {
             "model_id": self.model_id, "revision": self.revision, "template": self.template.name,
             "query_format": self.template.query_format, "document_format": self.template.document_format,
-            "similarity": self.similarity, "max_length": self.max_length}}
+            "similarity": self.similarity, "max_length": self.max_length,
+            **({"engine": self.engine} if self.engine != "transformers" else {})}}
 
     def _cache_description(self) -> dict:
         d = self.describe()["settings"]
         return {"family": "bi-encoder", "model_id": d["model_id"], "revision": d["revision"],
-                "max_length": d["max_length"], "normalized": False}
+                "max_length": d["max_length"], "normalized": False,
+                **({"engine": self.engine} if self.engine != "transformers" else {})}
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> dict[str, np.ndarray]:
         """Embeddings of distinct texts, from the cache where stored, else computed and stored."""
@@ -97,14 +131,18 @@ class BiEncoder(EmbeddingReranker):
             pending.clear()
             last_commit = time.monotonic()
 
+        batches = [unique[start:start + self.batch_size] for start in range(0, len(unique), self.batch_size)]
+        todo = [batch for batch in batches if not all(t in out for t in batch)]
+        if self.ray is not None and todo:
+            from followir.models.ray_engine import map_on_ray
+
+            finished = map_on_ray(self, "encode_batch", todo, self.ray)
+        else:
+            finished = ((n, self.encode_batch(batch)) for n, batch in enumerate(todo))
         try:
-            for start in range(0, len(unique), self.batch_size):
-                batch = unique[start:start + self.batch_size]
-                if all(t in out for t in batch):
-                    continue
-                vectors = self.model.encode(batch, batch_size=self.batch_size, convert_to_numpy=True,
-                                            show_progress_bar=False).astype(np.float32)
-                fresh = dict(zip(batch, vectors))
+            for n, vectors in finished:
+                batch = todo[n]
+                fresh = dict(zip(batch, np.asarray(vectors, dtype=np.float32)))
                 pending.update((t, v) for t, v in fresh.items() if t not in out)
                 out.update(fresh)
                 progress.advance(len(batch))
@@ -117,5 +155,22 @@ class BiEncoder(EmbeddingReranker):
         return out
 
     def resolved_similarity(self) -> str:
+        if self.similarity is None and (self.engine == "vllm" or self.ray is not None):
+            self.similarity = self._configured_similarity()  # without loading the weights here
         _ = self.model if self.similarity is None else None  # resolves the model's similarity
         return self.similarity
+
+    def _configured_similarity(self) -> str:
+        """The model's similarity from ``config_sentence_transformers.json`` (cosine when it names none)."""
+        import json
+        from pathlib import Path
+
+        from followir.models.vllm_engine import VLLMEmbedder
+
+        try:
+            config = VLLMEmbedder(self.model_id, revision=self.revision)._folder() / \
+                "config_sentence_transformers.json"
+            name = json.loads(config.read_text()).get("similarity_fn_name") if Path(config).is_file() else None
+        except Exception:  # noqa: BLE001 - no config file: sentence-transformers' default
+            name = None
+        return "dot" if name in ("dot", "dot_product") else "cosine"

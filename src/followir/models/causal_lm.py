@@ -8,6 +8,12 @@ tokenizer adds its BOS to a prompt that already starts with a literal "<s>" (two
 too long for ``max_length`` loses its end, answer cue included. Settings ``add_special_tokens=False``
 (BOS once) and ``truncation="document"`` (only the document is cut) give the corrected inputs.
 GGUF checkpoints load through transformers (``gguf_file=``); a LoRA adapter folder loads through peft.
+
+Engines (``engine=``): ``transformers`` (default) runs the model here; ``vllm`` hands the same token ids to
+vLLM (``followir.models.vllm_engine``: prefix caching, one restricted answer token); ``openai`` sends them to
+a running vLLM or SGLang server (``followir.models.remote_engine``, ``base_url``). ``ray`` spreads the
+batches of any engine over a Ray cluster (``followir.models.ray_engine``). Prompts, truncation and the score
+are the same whatever the engine.
 """
 
 from __future__ import annotations
@@ -34,7 +40,17 @@ class CausalLMReranker:
                  max_length: int = 2048, cache_path: str | None = None, trust_remote_code: bool = False,
                  gguf_file: str | None = None, adapter: str | None = None, token_budget: int | None = None,
                  fingerprint: str | None = None, truncation: str | None = None,
-                 add_special_tokens: bool | None = None):
+                 add_special_tokens: bool | None = None, engine: str = "transformers",
+                 base_url: str | None = None, ray=None, timeout: float | None = None):
+        from followir.models.ray_engine import as_settings
+        from followir.models.vllm_engine import check_engine
+
+        check_engine(engine)
+        if base_url and engine != "openai":
+            raise ValueError(f"--base-url {base_url} is for --engine openai (a running vLLM or SGLang server); "
+                             f"the {engine} engine runs the model here. Fix: add --engine openai or drop --base-url")
+        self.engine, self.base_url, self.timeout = engine, base_url, timeout
+        self.ray = as_settings(ray)
         self.model_id, self.revision = model_id, revision
         self.template: Template = get_template(template)
         # paper fidelity (defaults from the template): "prompt-end" cuts a long prompt's end as the paper's
@@ -48,7 +64,8 @@ class CausalLMReranker:
         if self.template.family != "causal-lm":
             raise ValueError(f"template {template!r} is for {self.template.family}, not causal-lm")
         self.device_name, self.dtype_name = device, dtype
-        self.batch_size = batch_size or 8
+        # vLLM schedules its own batches: followir's batch is the unit that is cached (and sent to a Ray actor)
+        self.batch_size = batch_size or {"transformers": 8, "vllm": 256, "openai": 64}[engine]
         self.max_length = max_length
         self.cache_path = cache_path
         self.trust_remote_code = trust_remote_code
@@ -57,13 +74,56 @@ class CausalLMReranker:
         self.token_budget = token_budget or self.batch_size * 512
         self._tokenizer = None
         self._model = None
+        self._scorer = None  # the vllm or openai engine's scorer
         self.last_stats = None
+
+    @property
+    def groups_by_prefix(self) -> bool:
+        """vLLM and servers cache prompt prefixes: the pair engine sends each query's pairs together."""
+        return self.engine != "transformers"
+
+    def __getstate__(self) -> dict:
+        """A copy for a Ray actor: settings only; the actor loads its own tokenizer, weights and engine."""
+        state = dict(self.__dict__)
+        state.update(_tokenizer=None, _model=None, _scorer=None, ray=None)
+        for key in ("_device", "_torch"):
+            state.pop(key, None)
+        return state
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self) -> None:
-        """Load the tokenizer and the weights now rather than at the first pair to score."""
+        """Load the tokenizer and the weights (or start the engine) now rather than at the first pair."""
         _ = self.tokenizer
-        _ = self.model
+        if self.ray is not None:
+            return  # the replicas load their own weights
+        if self.engine == "transformers":
+            _ = self.model
+        elif self.engine == "vllm":
+            _ = self.scorer.llm
+
+    @property
+    def scorer(self):
+        """The vllm or openai engine's scorer of token-id prompts (built on first use)."""
+        if self._scorer is None:
+            tok = self.tokenizer
+            if self.engine == "vllm":
+                from followir.models.vllm_engine import VLLMYesNoScorer, dequantized_folder
+
+                path, revision = self.model_id, self.revision
+                if self.gguf_file:
+                    path, revision = dequantized_folder(self.model_id, self.gguf_file, self.revision,
+                                                        self.trust_remote_code), None
+                self._scorer = VLLMYesNoScorer(path, self.answer_ids, self.max_length, dtype=self.dtype_name,
+                                               revision=revision, trust_remote_code=self.trust_remote_code,
+                                               adapter=self.adapter)
+            elif self.engine == "openai":
+                from followir.models.remote_engine import OpenAICompletionsScorer
+
+                self._scorer = OpenAICompletionsScorer(self.base_url, self.model_id, self.answer_ids, tok,
+                                                       timeout=self.timeout or 120.0)
+            else:
+                raise ValueError("the transformers engine scores with .model, not a scorer")
+        return self._scorer
 
     @property
     def tokenizer(self):
@@ -125,7 +185,8 @@ class CausalLMReranker:
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens or ()),
             "max_length": self.max_length, "dtype": self.dtype_name or "auto",
             "truncation": self.truncation, "add_special_tokens": self.add_special_tokens,
-            **({"fingerprint": self.fingerprint} if self.fingerprint else {})}}
+            **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
+            **({"engine": self.engine} if self.engine != "transformers" else {})}}
 
     # -- prompts -------------------------------------------------------------------------------------
     def render(self, query_text: str, document: str) -> str:
@@ -177,6 +238,9 @@ class CausalLMReranker:
         return (len(query_text) + len(document)) // 4 + 64  # token estimate for batch planning
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """p(true) in [0, 1] for each (rendered query, document) pair, in order."""
+        if self.engine != "transformers":
+            return self.scorer.score_ids([self.encode(q, d) for q, d in pairs])
         model = self.model
         torch = self._torch
         encoded = [self.encode(q, d) for q, d in pairs]

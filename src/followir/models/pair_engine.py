@@ -7,6 +7,11 @@
 - The batch plan depends only on the set of pairs, and each batch is written to the cache in one
   transaction: a run killed at any moment and started again skips every stored batch and recomputes the
   others exactly as the first run would have.
+- A backend that serves prompts with a shared head from a prefix cache (vLLM, a vLLM/SGLang server) sets
+  ``groups_by_prefix``: its pairs are ordered by query text, so a query's candidates go out together and
+  reuse the cached prompt head, and batches are cut by count.
+- A backend with ``ray`` set (``followir.models.ray_engine.RaySettings``) has its batches scored by Ray actors,
+  one model replica each; batches are cached in the order they finish, so the guarantees above still hold.
 """
 
 from __future__ import annotations
@@ -73,6 +78,17 @@ def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> l
     return batches
 
 
+def plan_prefix_batches(queries: Sequence[str], lengths: Sequence[int], max_batch: int) -> list[list[int]]:
+    """Indices grouped by query text (then longest first), cut into batches of at most ``max_batch``.
+
+    >>> plan_prefix_batches(["b", "a", "b", "a"], [1, 2, 3, 4], max_batch=3)
+    [[3, 1, 2], [0]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (queries[i], -lengths[i], i))
+    step = max(1, max_batch)
+    return [order[start:start + step] for start in range(0, len(order), step)]
+
+
 def score_requests(
     requests: Sequence[RankRequest],
     corpus: Mapping[str, Document],
@@ -117,11 +133,20 @@ def score_requests(
     progress = progress or NoProgress()
     progress.start(stats.unique - stats.cached, "pairs")
     lengths = [backend.length(*pairs[k]) for k in keys]
-    for batch in plan_batches(lengths, token_budget, max_batch):
-        batch_keys = [keys[i] for i in batch]
-        if all(k in scores for k in batch_keys):
-            continue
-        values = backend.score([pairs[k] for k in batch_keys])
+    if getattr(backend, "groups_by_prefix", False):
+        plan = plan_prefix_batches([pairs[k][0] for k in keys], lengths, max_batch)
+    else:
+        plan = plan_batches(lengths, token_budget, max_batch)
+    todo = [[keys[i] for i in batch] for batch in plan if not all(keys[i] in scores for i in batch)]
+    ray_settings = getattr(backend, "ray", None)
+    if ray_settings is not None and todo:
+        from followir.models.ray_engine import map_on_ray
+
+        finished = map_on_ray(backend, "score", [[pairs[k] for k in batch] for batch in todo], ray_settings)
+    else:
+        finished = ((n, backend.score([pairs[k] for k in batch])) for n, batch in enumerate(todo))
+    for n, values in finished:
+        batch_keys = todo[n]
         fresh = dict(zip(batch_keys, (float(v) for v in values), strict=True))
         for key, value in fresh.items():
             if not math.isfinite(value):
