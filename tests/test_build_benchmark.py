@@ -137,7 +137,8 @@ def test_drafted_narratives_wait_for_a_person(tmp_path):
     drafts = run_narratives(work, chat=chat)
     assert [n.status for n in drafts] == ["draft", "draft"]
     assert "about half" in chat.prompts[0] and "narrow" in chat.prompts[0]
-    assert drafts[0].narrative_changed == "Documents on the ivory trade are relevant. Reports from Asia are not relevant."
+    assert drafts[0].narrative_changed == \
+        "Documents on the ivory trade are relevant. Reports from Asia are not relevant."
     with pytest.raises(DataFormatError, match="still a draft.*--accept 1"):
         load_narratives(work)
     assert accept(work, ["1"]) == ["1"]
@@ -205,7 +206,8 @@ def test_trec_sgml_collection_through_ir_datasets_own_reader(tmp_path):
     import sys
 
     code = ("import json; from followir.construction.collections import iter_documents; "
-            "print(json.dumps([[d.id, d.title, d.text] for d in iter_documents('irds:disks45/nocr/trec-robust-2004')]))")
+            "docs = iter_documents('irds:disks45/nocr/trec-robust-2004'); "
+            "print(json.dumps([[d.id, d.title, d.text] for d in docs]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "IR_DATASETS_HOME": str(tmp_path / "irds")})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -296,3 +298,208 @@ def test_publish_dry_run_and_upload_call(tmp_path, monkeypatch):
     assert upload["repo_type"] == "dataset" and "qrel_diff.jsonl" in upload["allow_patterns"]
     bad = CliRunner().invoke(app, ["publish", str(tmp_path / "in"), "--repo", "me/x", "--dry-run"])
     assert bad.exit_code == 2 and "not a built benchmark" in bad.output
+
+
+# -- SciFact end to end, judged through the page in headless Chromium -------------------------------------
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def scifact_inputs(folder: Path) -> tuple[list[dict], dict[str, Path]]:
+    plan = rows(DATA / "scifact_followir.jsonl")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "topics.txt").write_text("".join(
+        f"<top>\n<num> Number: {p['topic']}\n<title> {p['claim']}\n<desc> Description:\n{p['claim']}\n"
+        f"<narr> Narrative:\n{p['narrative_og']}\n</top>\n\n" for p in plan))
+    wanted = {p["topic"] for p in plan}
+    qrels = [line.split() for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    (folder / "qrels.txt").write_text("".join(f"{q} 0 {d} {s}\n" for q, d, s in qrels if q in wanted))
+    (folder / "changed.jsonl").write_text("".join(
+        json.dumps({"topic": p["topic"], "narrative": p["narrative_changed"]}) + "\n" for p in plan))
+    return plan, {"topics": folder / "topics.txt", "qrels": folder / "qrels.txt",
+                  "narratives": folder / "changed.jsonl"}
+
+
+def judge_in_browser(base_url: str, assessor: str, plan: list[dict]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    short = Path(tempfile.mkdtemp(prefix="chr-", dir="/tmp" if os.access("/tmp", os.W_OK) else None))
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"],
+                                        env={**os.environ, "TMPDIR": str(short)})
+            page = browser.new_page()
+            page.goto(base_url)
+            page.fill("#assessor", assessor)
+            page.click("#start")
+            for topic in plan:
+                page.click(f"#topic-{topic['topic']}")
+                assert "<del>" not in page.inner_html("#og")  # the change only adds words
+                assert page.inner_text("#changed ins") in topic["narrative_changed"]
+                labels = topic["changed_judgements"]
+                for i in range(len(labels)):
+                    doc = page.get_attribute("#document", "data-doc")
+                    assert page.inner_text("#progress").startswith(f"{i} judged")
+                    if i == 0:  # a note, then Esc leaves the field and the keys judge again
+                        page.fill("#note", "read in full")
+                        page.press("#note", "Escape")
+                    with page.expect_navigation():
+                        page.keyboard.press("r" if labels[doc] else "n")
+                assert page.is_visible("#done")
+                page.goto(f"{base_url}?assessor={assessor}")
+            browser.close()
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_scifact_built_judged_in_the_browser_and_evaluated(tmp_path, progress):
+    if not SCIFACT.is_dir():
+        pytest.skip(f"BEIR SciFact not found at {SCIFACT}")
+    pytest.importorskip("flask")
+    plan, given = scifact_inputs(tmp_path / "in")
+    work, out = tmp_path / "work", tmp_path / "out"
+    corpus = str(SCIFACT / "corpus.jsonl")
+    runner = CliRunner()
+    for args in (["build-topics", str(work), "--topics", str(given["topics"]), "--qrels", str(given["qrels"])],
+                 ["build-narratives", str(work), "--narratives", str(given["narratives"])],
+                 ["build-judging", str(work), "--collection", corpus]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert len(rows(work / "judging.jsonl")) == 30  # only the og-relevant abstracts are re-judged
+    refused = runner.invoke(app, ["build-judgements", str(work)])
+    assert refused.exit_code == 2 and "followir judge" in refused.output
+
+    from followir.judge.app import Judging, create_app, make_server
+
+    server = make_server(create_app(Judging(work, work / "judgements.sqlite")), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        progress("judging 30 abstracts in Chromium")
+        judge_in_browser(f"http://127.0.0.1:{server.server_port}/", "Ada Assessor", plan)
+    finally:
+        server.shutdown()
+    with sqlite3.connect(work / "judgements.sqlite") as db:
+        stored = db.execute("SELECT topic, doc, assessor, relevant, note, time FROM judgements").fetchall()
+    expected = {(p["topic"], d): v for p in plan for d, v in p["changed_judgements"].items()}
+    assert {(t, d): r for t, d, _, r, _, _ in stored} == expected
+    assert {a for _, _, a, _, _, _ in stored} == {"Ada Assessor"} and all(tm for *_, tm in stored)
+    assert sorted(n for *_, n, _ in stored if n) == ["read in full"] * 8
+
+    result = runner.invoke(app, ["build-judgements", str(work)])
+    assert result.exit_code == 0 and "17 still relevant, 13 no longer relevant" in result.output
+    progress("pooling with bm25 and all-MiniLM-L6-v2")
+    result = runner.invoke(app, ["build-candidates", str(work), "--collection", corpus, "-m", "bm25",
+                                 "-m", "all-minilm-l6-v2", "--depth", "100", "--passage-depth", "300"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["build-output", str(work), "-o", str(out), "--name", "scifact-followir", "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)["statistics"]
+    assert stats["topics"] == 8 and stats["relevant_og_per_topic"] == 30 / 8
+    assert stats["relevant_changed_per_topic"] == 17 / 8 and stats["changed_per_topic"] == 13 / 8
+    assert stats["judged_per_topic"] == 30 / 8 and stats["candidates_per_topic"] == 100
+    assert stats["query_words"] == pytest.approx(sum(len(p["claim"].split()) for p in plan) / 8)
+
+    from followir.evaluation import evaluate
+
+    task = followir.load_task(str(out))
+    scores = {}
+    for name in ("bm25", "all-minilm-l6-v2"):
+        progress(f"evaluating {name}")
+        result = evaluate(followir.load_model(name), [task], output_dir=tmp_path / name).results[0].scores
+        scores[name] = (result.main_score, result.p_mrr)
+        assert 0 < result.main_score <= 1 and -1 <= result.p_mrr <= 1
+    progress(f"MAP@1000 and p-MRR: {scores}; Table 1: {stats}")
+
+
+def test_judge_without_flask_names_the_install_line(tmp_path, monkeypatch):
+    import sys
+
+    from followir.errors import MissingDependencyError
+    from followir.judge.app import create_app
+
+    monkeypatch.setitem(sys.modules, "flask", None)  # as if it were not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'followir\[judge\]'"):
+        create_app(None)
+
+
+def judging_work(tmp_path: Path) -> Path:
+    topics, qrels = topics_file(tmp_path)
+    work = tmp_path / "w"
+    run_topics(topics, qrels, work)
+    narratives = tmp_path / "changed.jsonl"
+    narratives.write_text('{"topic": "1", "narrative": "Documents on the ivory trade in Africa are relevant."}\n'
+                          '{"topic": "2", "narrative": "Bank shares are relevant. Only European banks."}\n')
+    run_narratives(work, written=narratives)
+    collection = tmp_path / "docs.jsonl"
+    collection.write_text('{"_id": "d1", "text": "Ivory trade in Kenya."}\n{"_id": "d3", "text": "Bank shares."}\n')
+    from followir.construction.judgements import prepare_judging
+
+    assert prepare_judging(work, collection) == (2, [])
+    return work
+
+
+def test_agreement_page_adjudication_and_prejudging(tmp_path):
+    pytest.importorskip("flask")
+    from followir.construction.judgements import run_judgements
+    from followir.judge.app import Judging, create_app, word_diff
+    from followir.judge.prejudge import prejudge
+
+    assert word_diff("on the trade", "on the ivory trade") == ("on the trade", "on the <ins>ivory</ins> trade")
+    assert word_diff("a <b>", "a c") == ("a <del>&lt;b&gt;</del>", "a <ins>c</ins>")
+    work = judging_work(tmp_path)
+    judging = Judging(work, work / "judgements.sqlite")
+    client = create_app(judging, show_prejudge=True).test_client()
+    assert b"Your name (required)" in client.get("/").data
+    assert client.get("/topic/1").status_code == 302  # no name, no judging
+    page = client.get("/topic/1?assessor=ann").data.decode()
+    assert 'data-doc="d1"' in page or "data-doc='d1'" in page
+    assert "<ins>in Africa</ins>" in page
+    for who, value in (("ann", "1"), ("bob", "0")):
+        done = client.post("/judge", data={"assessor": who, "topic": "1", "doc": "d1", "relevant": value})
+        assert done.status_code == 303
+    unknown = client.post("/judge", data={"assessor": "ann", "topic": "1", "doc": "zz", "relevant": "1"})
+    assert unknown.status_code == 400
+    client.post("/judge", data={"assessor": "ann", "topic": "2", "doc": "d3", "relevant": "1"})
+    client.post("/judge", data={"assessor": "bob", "topic": "2", "doc": "d3", "relevant": "1", "note": "sure"})
+    agreement = client.get("/agreement?assessor=carol").data.decode()
+    assert agreement.count("class='disagreement'") == 1 and "ann: relevant, bob: not relevant" in agreement
+    with pytest.raises(DataFormatError, match="1 documents have assessors who disagree"):
+        run_judgements(work)
+    client.post("/adjudicate", data={"assessor": "carol", "topic": "1", "doc": "d1", "relevant": "0"})
+    assert run_judgements(work) == {("1", "d1"): 0, ("2", "d3"): 1}
+    # kappa between ann and bob: p_o = 1/2, p(ann yes) = 1, so p_e = p(bob yes) = 1/2 and kappa = 0
+    assert judging.store.pairwise_kappa()[("ann", "bob")].kappa == pytest.approx(0.0)
+
+    class YesNo:  # a deterministic stand-in for a yes/no reranker: p(relevant) 0.9 for d1, 0.8 for d3
+        name = "fake-monot5"
+
+        def describe(self):
+            return {"family": "seq2seq"}
+
+        def rerank(self, requests, corpus, progress=None):
+            assert [r.instruction for r in requests][0].endswith("in Africa are relevant.")
+            return [{d: {"d1": 0.9, "d3": 0.8}[d] for d in r.candidates} for r in requests]
+
+    assert prejudge(judging.store, judging.items, judging.narratives, judging.topics, YesNo()) == 2
+    got = judging.store.model_agreement()["fake-monot5"]  # says yes to d1 (people: no) and d3 (people: yes)
+    assert got.items == 2 and got.agreement == pytest.approx(0.5)
+    assert "show the model" in client.get("/topic/1?assessor=dan").data.decode()
+    assert "p(relevant) = 0.90" in client.get("/topic/1?assessor=dan&hint=1").data.decode()
+    assert "p(relevant)" not in create_app(judging).test_client().get("/topic/1?assessor=dan&hint=1").data.decode()
+
+
+def test_overlap_shares_some_documents_and_splits_the_rest(tmp_path):
+    from followir.judge.store import in_overlap
+
+    shared = [d for d in range(1000) if in_overlap("1", str(d), 0.2)]
+    assert 150 < len(shared) < 250  # about a fifth, fixed by the hash
+    work = judging_work(tmp_path)
+    from followir.judge.app import Judging
+
+    judging = Judging(work, work / "j.sqlite", overlap=0.0)
+    assert [i.doc for i in judging.queue("1", "ann")[0]] == ["d1"]
+    judging.store.save("1", "d1", "ann", True)
+    assert judging.queue("1", "bob") == ([], 0)  # no overlap: ann took it
+    assert [i.doc for i in Judging(work, work / "j.sqlite", overlap=1.0).queue("1", "bob")[0]] == ["d1"]

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from followir.atomic import write_json
-from followir.construction.chunking import (ChunkSettings, PassageTexts, document_of, iter_passages,
-                                            write_passages)
+from followir.construction.chunking import ChunkSettings, PassageTexts, document_of, iter_passages, write_passages
 from followir.construction.collections import iter_documents
 from followir.construction.topics import load_og_qrels, load_topics
 from followir.construction.workfiles import CANDIDATES, POOL, write_rows

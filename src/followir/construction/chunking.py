@@ -30,7 +30,8 @@ class ChunkSettings:
 
 def chunk_words(text: str, settings: ChunkSettings = ChunkSettings()) -> list[str]:
     """Windows of ``settings.words`` words, each starting ``words - overlap`` words after the last; the last
-    window ends at the document's end. A document of at most ``words`` words is one passage.
+    window ends at the document's end. A document of at most ``words`` words is one passage, its text as it is
+    (so a model's cached embedding of the whole document serves the passage too).
 
     >>> chunk_words("a b c d e f g", ChunkSettings(words=4, overlap=2))
     ['a b c d', 'c d e f', 'e f g']
@@ -39,7 +40,7 @@ def chunk_words(text: str, settings: ChunkSettings = ChunkSettings()) -> list[st
     """
     words = text.split()
     if len(words) <= settings.words:
-        return [" ".join(words)]
+        return [text.strip()]
     step = settings.words - settings.overlap
     out = []
     for start in range(0, len(words), step):
@@ -64,7 +65,7 @@ def write_passages(documents: Iterable[Document], path: str | Path, settings: Ch
         for document in documents:
             docs += 1
             for i, text in enumerate(chunk_words(document.text, settings)):
-                if not text and not document.title:
+                if not text.strip() and not document.title:
                     continue
                 f.write(json.dumps({"id": passage_id(document.id, i), "doc": document.id, "i": i,
                                     "title": document.title, "text": text}, ensure_ascii=False) + "\n")
