@@ -152,5 +152,7 @@ def _ir_datasets(dataset_id: str) -> Iterator[Document]:
     for doc in dataset.docs_iter():
         fields = doc._asdict()
         text = fields.get("text") or fields.get("body") or " ".join(
-            str(v) for k, v in fields.items() if k not in ("doc_id", "title", "marked_up_doc") and isinstance(v, str))
-        yield Document(doc.doc_id, " ".join(str(text).split()), " ".join(str(fields.get("title") or "").split()))
+            str(v) for k, v in fields.items()
+            if k not in ("doc_id", "title", "headline", "marked_up_doc", "source_xml") and isinstance(v, str))
+        title = fields.get("title") or fields.get("headline") or ""  # NYT (Core17) documents have a headline
+        yield Document(doc.doc_id, " ".join(str(text).split()), " ".join(str(title).split()))
