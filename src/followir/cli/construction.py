@@ -8,7 +8,18 @@ from typing import List, Optional
 
 import typer
 
-from followir.cli.common import RichProgress, app, console, fail, print_json, progress_bar, say, setup_logging, stdout
+from followir.cli.common import (
+    RichProgress,
+    app,
+    console,
+    fail,
+    print_json,
+    progress_bar,
+    say,
+    setup_logging,
+    stdout,
+    warn,
+)
 from followir.cli.help_texts import HELP_VERBOSE
 from followir.errors import FollowIRError
 
@@ -308,6 +319,8 @@ def judge(
         server = make_server(app_, host, port)
     except (FollowIRError, ValueError, OSError) as e:
         fail(e)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        warn(f"the judging page listens on {host}: it has no login, so anyone who reaches it can judge")
     say(f"judging page: http://{host}:{server.server_port}/  (judgements go to {judging.store.path}; Ctrl-C stops)")
     try:
         server.serve_forever()
