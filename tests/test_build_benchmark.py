@@ -513,3 +513,26 @@ def test_overlap_shares_some_documents_and_splits_the_rest(tmp_path):
     judging.store.save("1", "d1", "ann", True)
     assert judging.queue("1", "bob") == ([], 0)  # no overlap: ann took it
     assert [i.doc for i in Judging(work, work / "j.sqlite", overlap=1.0).queue("1", "bob")[0]] == ["d1"]
+
+
+def test_judge_command_serves_on_localhost(tmp_path):
+    pytest.importorskip("flask")
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    work = judging_work(tmp_path)
+    server = subprocess.Popen([sys.executable, "-c", "from followir.cli import main; main()", "judge", str(work),
+                               "--port", "0"], stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "300"})
+    try:
+        line = ""
+        while "judging page" not in line:
+            line = server.stderr.readline()
+            assert line, "the server stopped before it said where it listens"
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        page = urllib.request.urlopen(url + "?assessor=ann", timeout=30).read().decode()
+        assert "topic-1" in page and "0 / 1" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
