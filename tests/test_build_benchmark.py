@@ -536,3 +536,14 @@ def test_judge_command_serves_on_localhost(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_pool_models_get_the_ray_setting_bm25_none():
+    pytest.importorskip("sentence_transformers")
+    from followir.cli.construction import _model_loader
+
+    load = _model_loader(None, None, None, "ray://head:10001")
+    assert load("all-minilm-l6-v2").ray.address == "ray://head:10001"  # the encoders' Ray path, not started here
+    assert type(load("bm25")).__name__ == "BM25"
+    with pytest.raises(ValueError, match="cannot search a whole collection"):
+        load("monot5-base")

@@ -20,7 +20,7 @@ from followir.cli.common import (
     stdout,
     warn,
 )
-from followir.cli.help_texts import HELP_VERBOSE
+from followir.cli.help_texts import HELP_RAY, HELP_VERBOSE
 from followir.errors import FollowIRError
 
 _WORK = typer.Argument(..., help="The work folder the steps share (created if needed).")
@@ -35,7 +35,7 @@ def _pool_settings(depth, passage_words, passage_overlap, passage_depth, fusion,
     return PoolSettings(ChunkSettings(passage_words, passage_overlap), depth, passage_depth, fusion, pool_query)
 
 
-def _model_loader(cache: Optional[str], device: Optional[str], batch_size: Optional[int]):
+def _model_loader(cache: Optional[str], device: Optional[str], batch_size: Optional[int], ray: Optional[str] = None):
     def load(name: str):
         from followir.models.registry import load_model, resolve
         from followir.retrieval.searcher import SEARCHING_FAMILIES, cannot_search
@@ -43,8 +43,10 @@ def _model_loader(cache: Optional[str], device: Optional[str], batch_size: Optio
         spec = resolve(name)
         if spec.family not in SEARCHING_FAMILIES:
             raise ValueError(cannot_search(name, spec.family))
-        options = {k: v for k, v in {"cache_path": cache, "device": device, "batch_size": batch_size}.items()
-                   if v is not None}
+        if spec.family == "bm25":  # nothing to encode, nothing to spread
+            return load_model(name)
+        options = {k: v for k, v in {"cache_path": cache, "device": device, "batch_size": batch_size,
+                                     "ray": ray}.items() if v is not None}
         return load_model(name, **options)
 
     return load
@@ -178,6 +180,7 @@ def build_candidates(
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, mps [default: auto]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Encoding batch size."),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
     """Step 4: chunk, pool passages with the models, MaxP, all judged-relevant plus the top others per topic."""
@@ -189,7 +192,7 @@ def build_candidates(
             out = run_candidates(work, collection, model, approximate=_hnsw(approximate, ef_search),
                                  settings=_pool_settings(depth, passage_words, passage_overlap, passage_depth,
                                                          fusion, pool_query),
-                                 load=_model_loader(cache, device, batch_size),
+                                 load=_model_loader(cache, device, batch_size, ray),
                                  progress=lambda what: RichProgress(bars, what))
         except (FollowIRError, ValueError, OSError) as e:
             fail(e)
@@ -258,6 +261,7 @@ def build_benchmark(
     query_field: str = typer.Option("title", "--query-field", help="title or description."),
     name: Optional[str] = typer.Option(None, "--name", help="Dataset name on the card."),
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     redo: Optional[List[str]] = typer.Option(None, "--redo", help="Run this step again (repeat): topics, "
                                              "narratives, judging, judgements, candidates."),
     as_json: bool = typer.Option(False, "--json", help="Print the validation report as JSON."),
@@ -279,7 +283,7 @@ def build_benchmark(
                                                  pool_query),
                              approximate=_hnsw(approximate, 256), corpus_text=corpus_text, query_field=query_field,
                              name=name, redo=redo_steps(redo or []))
-            report = run(plan, model_loader=_model_loader(cache, None, None), say=say,
+            report = run(plan, model_loader=_model_loader(cache, None, None, ray), say=say,
                          progress=lambda what: RichProgress(bars, what))
         except (FollowIRError, ValueError, OSError) as e:
             fail(e)
