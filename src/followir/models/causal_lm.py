@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from typing import Mapping, Sequence
 
-from followir.errors import InputTooLongError
+from followir.errors import InputTooLongError, OptionError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
@@ -49,6 +50,9 @@ class CausalLMReranker:
         if base_url and engine != "openai":
             raise ValueError(f"--base-url {base_url} is for --engine openai (a running vLLM or SGLang server); "
                              f"the {engine} engine runs the model here. Fix: add --engine openai or drop --base-url")
+        if engine == "openai" and not (base_url or os.environ.get("OPENAI_BASE_URL")):
+            raise OptionError("--engine openai scores on a running server: give --base-url http://HOST:PORT/v1 "
+                              "(a vLLM or SGLang server started with the same model)")
         self.engine, self.base_url, self.timeout = engine, base_url, timeout
         self.ray = as_settings(ray)
         self.model_id, self.revision = model_id, revision
