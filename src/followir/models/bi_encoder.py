@@ -19,13 +19,14 @@ import numpy as np
 from followir.cache import text_key
 from followir.models.base import NoProgress, Progress
 from followir.models.embedding import EmbeddingReranker
+from followir.models.ray_engine import RayReplicable
 from followir.models.runtime import open_cache, require, resolve_device
 from followir.models.templates import get_template
 
 log = logging.getLogger(__name__)
 
 
-class BiEncoder(EmbeddingReranker):
+class BiEncoder(RayReplicable, EmbeddingReranker):
     name = "bi-encoder"
 
     def __init__(self, model_id: str, revision: str | None = None, template: str = "plain",
@@ -69,12 +70,6 @@ class BiEncoder(EmbeddingReranker):
             self._embedder = VLLMEmbedder(self.model_id, revision=self.revision, max_length=self.max_length,
                                           trust_remote_code=self.trust_remote_code, dtype=self.dtype)
         return self._embedder
-
-    def __getstate__(self) -> dict:
-        """A copy for a Ray actor: settings only; the actor loads its own weights."""
-        state = dict(self.__dict__)
-        state.update(_model=None, _embedder=None, ray=None)
-        return state
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         """float32 array (len(texts), dim) for one batch, by the configured engine (what a Ray actor runs)."""

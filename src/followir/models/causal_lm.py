@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 from followir.errors import InputTooLongError, OptionError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
+from followir.models.ray_engine import RayReplicable
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import Template, get_template
 from followir.records import Document
@@ -33,7 +34,7 @@ from followir.records import Document
 log = logging.getLogger(__name__)
 
 
-class CausalLMReranker:
+class CausalLMReranker(RayReplicable):
     name = "causal-lm"
 
     def __init__(self, model_id: str, revision: str | None = None, template: str = "chat",
@@ -86,13 +87,6 @@ class CausalLMReranker:
         """vLLM and servers cache prompt prefixes: the pair engine sends each query's pairs together."""
         return self.engine != "transformers"
 
-    def __getstate__(self) -> dict:
-        """A copy for a Ray actor: settings only; the actor loads its own tokenizer, weights and engine."""
-        state = dict(self.__dict__)
-        state.update(_tokenizer=None, _model=None, _scorer=None, ray=None)
-        for key in ("_device", "_torch"):
-            state.pop(key, None)
-        return state
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self) -> None:

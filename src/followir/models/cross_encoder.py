@@ -11,17 +11,19 @@ from typing import Mapping, Sequence
 from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
+from followir.models.ray_engine import RayReplicable, as_settings
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import get_template
 from followir.records import Document
 
 
-class CrossEncoderReranker:
+class CrossEncoderReranker(RayReplicable):
     name = "cross-encoder"
 
     def __init__(self, model_id: str, revision: str | None = None, template: str = "cross-encoder",
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
-                 max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False):
+                 max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False, ray=None):
+        self.ray = as_settings(ray)  # RaySettings: batches scored by Ray actors
         self.model_id, self.revision = model_id, revision
         self.template = get_template(template)
         if self.template.family != "cross-encoder":

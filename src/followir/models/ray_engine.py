@@ -59,6 +59,22 @@ class RaySettings:
             raise OptionError(f"--ray-cpus-per-replica {self.cpus_per_replica}: use at least 1")
 
 
+class RayReplicable:
+    """Mixin of the families that run on Ray: a pickled copy carries settings only (``ray`` cleared, loaded
+    weights, tokenizers and engines dropped), so each actor loads its own replica on first use."""
+
+    _loaded_attributes = ("_model", "_tokenizer", "_torch", "_device", "_encoder", "_classifier", "_scorer",
+                          "_embedder")
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for key in self._loaded_attributes:
+            if key in state:
+                state[key] = None
+        state["ray"] = None
+        return state
+
+
 def as_settings(value: "RaySettings | str | None") -> RaySettings | None:
     """``value`` as settings (an address string becomes ``RaySettings(address)``); Ray must be installed."""
     if value is None:

@@ -12,18 +12,20 @@ from typing import Mapping, Sequence
 from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
+from followir.models.ray_engine import RayReplicable, as_settings
 from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import get_template
 from followir.records import Document
 
 
-class Seq2SeqReranker:
+class Seq2SeqReranker(RayReplicable):
     name = "seq2seq"
 
     def __init__(self, model_id: str, revision: str | None = None, template: str = "monot5",
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
                  max_length: int = 512, cache_path: str | None = None, trust_remote_code: bool = False,
-                 truncation: str | None = None):
+                 truncation: str | None = None, ray=None):
+        self.ray = as_settings(ray)  # RaySettings: batches scored by Ray actors
         self.model_id, self.revision = model_id, revision
         # "prompt-end" (the paper's, from the template): the tokenizer keeps the first max_length tokens, so a
         # long passage pushes monoT5's "Relevant:" cue out; "document": only the passage is cut
