@@ -25,25 +25,28 @@ from followir.cli.common import (
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
+    HELP_ENGINE,
     HELP_FAMILY,
     HELP_MODEL_REVISION,
+    HELP_RAY,
     HELP_TRUST_REMOTE_CODE,
     HELP_VERBOSE,
 )
 from followir.errors import FollowIRError
 
+HELP_BASE_URL = "OpenAI-compatible server (api-embedder; causal-lm with --engine openai)."
 _MODEL_HELP = "Registered model name (bm25, all-minilm-l6-v2, smollm2-135m-instruct, ...), or a hub id/path " \
               "with --family."
 
 
 def _load_model(model, family, template, model_revision, batch_size, device, cache, trust_remote_code, base_url,
-                timeout=None):
+                timeout=None, engine=None, ray=None):
     from followir.cli.checks import model_options
     from followir.models.registry import load_model
 
     options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
                "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url,
-               "timeout": timeout}
+               "timeout": timeout, "engine": engine, "ray": ray}
     return load_model(model, family=family, **model_options(model, family, options))
 
 
@@ -97,7 +100,9 @@ def ablation(
     device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none'."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help=HELP_BASE_URL),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     as_json: bool = typer.Option(False, "--json", help="Print the ablation entries as JSON instead of tables."),
@@ -115,7 +120,7 @@ def ablation(
     try:
         _check_first(resamples, output or Path("followir-results") / safe_name(model), timeout)
         reranker = _load_model(model, family, template, model_revision, batch_size, device, cache,
-                               trust_remote_code, base_url, timeout)
+                               trust_remote_code, base_url, timeout, engine, ray)
         variant_generator = None
         if generator:
             from followir.llm.base import GenerationOptions
@@ -203,7 +208,9 @@ def instructir(
     device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none'."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help=HELP_BASE_URL),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     as_json: bool = typer.Option(False, "--json", help="Print instructir.json instead of the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples for intervals."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per API request before it is "
@@ -217,7 +224,7 @@ def instructir(
     try:
         _check_first(resamples, output or Path("followir-results") / safe_name(model) / "instructir", timeout)
         reranker = _load_model(model, family, template, model_revision, batch_size, device, cache,
-                               trust_remote_code, base_url, timeout)
+                               trust_remote_code, base_url, timeout, engine, ray)
         with console.status("loading InstructIR"):
             dataset = load_instructir(data, corpus, qrels)
             if base_queries:
@@ -276,7 +283,9 @@ def control(
     device: Optional[str] = typer.Option(None, "--device", help=HELP_DEVICE),
     cache: Optional[str] = typer.Option(None, "--cache", help="Score/embedding cache file, or 'none'."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help=HELP_BASE_URL),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     as_json: bool = typer.Option(False, "--json", help="Print the control entries as JSON instead of a table."),
@@ -295,7 +304,7 @@ def control(
                              f"{', '.join(GENERATORS)}")
         _check_first(resamples, folder)
         reranker = _load_model(model, family, template, model_revision, batch_size, device, cache,
-                               trust_remote_code, base_url)
+                               trust_remote_code, base_url, engine=engine, ray=ray)
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision)
     except (FollowIRError, ValueError) as e:

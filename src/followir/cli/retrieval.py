@@ -23,8 +23,10 @@ from followir.cli.common import (
 from followir.cli.help_texts import (
     HELP_BATCH_SIZE,
     HELP_DEVICE,
+    HELP_ENGINE,
     HELP_FAMILY,
     HELP_MODEL_REVISION,
+    HELP_RAY,
     HELP_RESAMPLES,
     HELP_TRUST_REMOTE_CODE,
     HELP_VERBOSE,
@@ -35,7 +37,7 @@ _MODEL_HELP = "Registered model name (bm25, all-minilm-l6-v2, ...), or a hub id/
 
 
 def _load(model: str, family, template, model_revision, batch_size, device, cache, trust_remote_code,
-          base_url):
+          base_url, engine=None, ray=None):
     from followir.models.registry import load_model, resolve
     from followir.retrieval.searcher import SEARCHING_FAMILIES, cannot_search
 
@@ -43,8 +45,9 @@ def _load(model: str, family, template, model_revision, batch_size, device, cach
     if spec.family not in SEARCHING_FAMILIES:  # refuse before loading anything heavy
         raise ValueError(cannot_search(model, spec.family))
     options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
-               "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url}
-    return load_model(model, family=family, **options)
+               "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url,
+               "engine": engine, "ray": ray}
+    return load_model(model, family=family, **{k: v for k, v in options.items() if v is not None})
 
 
 def _hnsw(approximate: bool, ef_search: int):
@@ -82,6 +85,8 @@ def beir_keywords(
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of the table."),
     resamples: int = typer.Option(10_000, "--resamples", help="Resamples for the interval and the test."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
@@ -93,7 +98,7 @@ def beir_keywords(
 
     try:
         retriever = _load(model, family, template, model_revision, batch_size, device, cache,
-                          trust_remote_code, base_url)
+                          trust_remote_code, base_url, engine, ray)
         with console.status(f"loading {dataset}"):
             data = load_beir(dataset, split)
         hnsw = _hnsw(approximate, ef_search)
@@ -144,6 +149,8 @@ def full_retrieval(
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=HELP_TRUST_REMOTE_CODE),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible embeddings server."),
+    engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
+    ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of the table."),
@@ -158,7 +165,7 @@ def full_retrieval(
 
     try:
         retriever = _load(model, family, template, model_revision, batch_size, device, cache,
-                          trust_remote_code, base_url)
+                          trust_remote_code, base_url, engine, ray)
         with console.status(f"loading {task}"):
             tasks = load_tasks(task, layout=layout, revision=revision)
         hnsw = _hnsw(approximate, ef_search)
