@@ -15,7 +15,7 @@ from followir.data.field import FieldTask
 from followir.errors import DataFormatError, UnknownNameError
 from followir.evaluation.field import evaluate_field_task, infosearch_positives_negatives, write_field_result
 from followir.records import Task
-from test_field_metrics import NEVIR_QRELS, NEVIR_RUN, RUN_INS, RUN_ORI, RUN_REV
+from test_field_metrics import NEVIR_QRELS, NEVIR_RUN, RUN_INS, RUN_ORI, RUN_REV, WISE_Q
 from test_hub_cache import _jsonl, _parquet, add_snapshot, hub_cache  # noqa: F401  (fixture)
 
 
@@ -144,7 +144,7 @@ def test_infosearch_wise_sicr_pmrr_end_to_end(hub_cache, tmp_path):  # noqa: F81
     assert infosearch_positives_negatives(task) == ({"q": ["a", "b"]}, {"q": ["c"]})
     table = {"ori": RUN_ORI, "ins": RUN_INS, "rev": RUN_REV}
     result = evaluate_field_task(TableReranker(table), task, resamples=200)
-    assert result.main_score == pytest.approx((1.0 + 0.9 / math.sqrt(2)) / 2)   # WISE, by hand in test_field_metrics
+    assert result.main_score == pytest.approx(WISE_Q, abs=1e-7)   # WISE, by hand in test_field_metrics
     assert result.scores["SICR"] == 1.0 and result.scores["p-MRR"] == pytest.approx(2 / 3)
     path = write_field_result(result, tmp_path / "out", {"name": "table"})
     saved = json.loads(path.read_text())["field"]["infosearch-audience"]

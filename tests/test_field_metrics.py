@@ -1,7 +1,7 @@
 """The field's metrics against their references, on cases worked out by hand from each published definition.
 
 - WISE and SICR: EIT-NLP/InfoSearch ``mteb_infosearch/mteb/evaluation/evaluators/utils.py`` lines 383-401 and
-  418-455 (commit 25179c19);
+  418-455 (commit 25179c1905defcabe51a724bff79dc05bd3d8ae8), values worked out by hand in comments;
 - paired accuracy: embeddings-benchmark/mteb ``mteb/_evaluators/retrieval_metrics.py`` ``paired_accuracy``
   (checked against MTEB itself when mteb is installed) and orionw/NevIR ``src/negations/evaluate.py``;
 - IFIR nDCG@20: trec_eval's ``ndcg_cut.20`` per instruction, averaged per level as SighingSnow/IFIR
@@ -21,32 +21,72 @@ from followir.metrics.sicr import sicr_document, sicr_per_query
 from followir.metrics.wise import wise_document, wise_per_query
 
 
+# Every value below is worked out by hand from the reference (InfoSearch utils.py lines 383-401, commit 25179c19):
+#   reward   (ins <= ori < rev): 1 if ori < sum_count and ins == 1 (l. 387);
+#            else (1 - sqrt(ori - ins) / 20) * (1 / sqrt(ins)) if ori <= 20 (l. 390); else 0.01 (l. 392)
+#   otherwise: -1 if rev < ori < ins (l. 396); else (ori - ins) / ins if ori <= ins (l. 399);
+#            else (rev - ori) / ori (l. 401)
+# The cases marked "old" gave a different value under followir's earlier formula (no sqrt, no -1 branch).
 @pytest.mark.parametrize("ori, ins, rev, count, expected", [
-    (3, 1, 5, 4, 1.0),                                   # reward: rises to the top, ori < sum_count
-    (5, 1, 6, 4, 1 - (5 - 1) / 20),                      # ori >= sum_count: the depth formula, sqrt(1) = 1
-    (5, 2, 9, 3, (1 - (5 - 2) / 20) / math.sqrt(2)),     # 0.85 / sqrt(2)
-    (20, 20, 21, 3, 1 / math.sqrt(20)),                  # stays at 20, still inside the reward depth
-    (25, 3, 30, 3, 0.01),                                # ori deeper than 20: token reward
-    (2, 4, 9, 3, (2 - 4) / 4),                           # penalty: the instruction pushed it down
-    (4, 2, 3, (4 - 0), (3 - 4) / 4),                     # penalty: the reversed run lifted it above ori
-    (3, 3, 2, 3, 0.0),                                   # not lifted and reversed lifted it: (3 - 3) / 3
+    # reward, l. 387: 1 <= 3 < 5, ori 3 < sum_count 4 and ins == 1 -> 1
+    (3, 1, 5, 4, 1.0),
+    # reward, l. 390: ori 5 >= sum_count 4; (1 - sqrt(5 - 1) / 20) / sqrt(1) = 1 - 2/20 = 0.9  (old: 0.8)
+    (5, 1, 6, 4, 0.9),
+    # reward, l. 390: (1 - sqrt(3) / 20) / sqrt(2) = (1 - 1.7320508/20) / 1.4142136
+    #                 = 0.9133975 / 1.4142136 = 0.6458695  (old: 0.85 / sqrt(2) = 0.6010408)
+    (5, 2, 9, 3, 0.6458695),
+    # reward, l. 390: (1 - sqrt(9) / 20) / sqrt(2) = 0.85 / 1.4142136 = 0.6010408  (old: 0.55 / sqrt(2) = 0.3889)
+    (11, 2, 12, 3, 0.6010408),
+    # reward, l. 390: stays at 20, still inside the depth; sqrt(0) = 0 -> 1 / sqrt(20) = 0.2236068
+    (20, 20, 21, 3, 0.2236068),
+    # reward, l. 392: ori 25 deeper than 20 -> 0.01
+    (25, 3, 30, 3, 0.01),
+    # l. 396: rev 2 < ori 3 < ins 5, pushed down and the reversed run lifted it -> -1  (old: (3 - 5) / 5 = -0.4)
+    (3, 5, 2, 3, -1.0),
+    # l. 396: rev 7 < ori 10 < ins 11 -> -1  (old: (10 - 11) / 11 = -0.0909)
+    (10, 11, 7, 3, -1.0),
+    # l. 399: not rev < ori (9 > 2); ori 2 <= ins 4 -> (2 - 4) / 4 = -0.5
+    (2, 4, 9, 3, -0.5),
+    # l. 399: rev == ori, so not rev < ori (strict); ori 3 <= ins 4 -> (3 - 4) / 4 = -0.25
+    (3, 4, 3, 3, -0.25),
+    # l. 399: ins == ori == 3 and rev 2 < 3, but not ori < ins (strict) -> (3 - 3) / 3 = 0
+    (3, 3, 2, 3, 0.0),
+    # l. 401: ins 2 <= ori 4 but not ori < rev 3; not ori <= ins -> (3 - 4) / 4 = -0.25
+    (4, 2, 3, 4, -0.25),
 ])
 def test_wise_document_branches(ori, ins, rev, count, expected):
-    assert wise_document(ori, ins, rev, count) == pytest.approx(expected)
+    assert wise_document(ori, ins, rev, count) == pytest.approx(expected, abs=1e-7)
 
 
 # one query, five documents; a and b positive (relevant under og and instructed), c negative
 RUN_ORI = {"q": {"c": 5.0, "a": 4.0, "d": 3.0, "b": 2.0, "e": 1.0}}   # c1 a2 d3 b4 e5
 RUN_INS = {"q": {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}}   # a1 b2 c3
 RUN_REV = {"q": {"c": 5.0, "d": 4.0, "e": 3.0, "a": 2.0, "b": 1.0}}   # a4 b5
+# WISE of q, by hand from the reference (sum_count = 2 positives + 1 negative = 3):
+#   a: ori 2, ins 1, rev 4: 1 <= 2 < 4, ori 2 < 3 and ins 1 -> 1
+#   b: ori 4, ins 2, rev 5: 2 <= 4 < 5, ori 4 >= 3 -> (1 - sqrt(2) / 20) / sqrt(2) = 1 / sqrt(2) - 1 / 20
+#      = 0.7071068 - 0.05 = 0.6571068
+#   mean: (1 + 0.6571068) / 2 = 0.8285534  (old formula: (1 + 0.9 / sqrt(2)) / 2 = 0.8181981)
+WISE_Q = 0.8285534
 
 
 def test_wise_per_query_by_hand():
-    # a: 2 -> 1 (rev 4), ori 2 < sum_count 3 and ins 1: 1.0; b: 4 -> 2 (rev 5): (1 - 2/20) / sqrt(2)
     got = wise_per_query(RUN_ORI, RUN_INS, RUN_REV, {"q": ["a", "b"]}, {"q": ["c"]})
-    assert got == {"q": pytest.approx((1.0 + 0.9 / math.sqrt(2)) / 2)}
+    assert got == {"q": pytest.approx(WISE_Q, abs=1e-7)}
     # the negative c is InfoSearch's p-MRR document: rank 1 -> 3 gives 1 - (1/3)/(1/1)
     assert p_mrr_per_query(RUN_ORI, RUN_INS, {"q": ["c"]}) == {"q": pytest.approx(2 / 3)}
+
+
+def test_wise_per_query_minus_one_branch_and_missing_document():
+    # q2: x ranks ori 2, ins 3, rev 1 -> rev 1 < ori 2 < ins 3 -> -1 (old formula: (2 - 3) / 3 = -0.3333)
+    #     m is in no run: ranks len(run) + 1 = 4 in all three (reference lines 199-208); ins 4 <= ori 4 but
+    #     not ori < rev 4, and not rev < ori; ori 4 <= ins 4 -> (4 - 4) / 4 = 0
+    #     mean: (-1 + 0) / 2 = -0.5
+    ori = {"q2": {"y": 0.9, "x": 0.8, "z": 0.1}}   # y1 x2 z3
+    ins = {"q2": {"y": 0.9, "z": 0.8, "x": 0.1}}   # y1 z2 x3
+    rev = {"q2": {"x": 0.9, "y": 0.8, "z": 0.1}}   # x1 y2 z3
+    got = wise_per_query(ori, ins, rev, {"q2": ["x", "m"], "q3": []}, {"q2": ["y"]})
+    assert got == {"q2": -0.5}   # q3 has no positive document and gets no value
 
 
 def test_sicr_document_rules():
