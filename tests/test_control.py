@@ -11,7 +11,9 @@ import pytest
 from followir.analyses.control import (
     NEUTRAL_TEXT,
     added_words,
+    control_edit,
     control_instruction,
+    shuffled_words,
     run_control,
     write_control,
 )
@@ -44,6 +46,53 @@ def test_control_goes_where_the_change_put_its_words():
     long_change = "a " + " ".join(["w"] * 45)
     assert control_instruction("a", long_change, "neutral").split()[1:] == (NEUTRAL_TEXT.split() * 3)[:45]
     assert control_instruction("a b", "a b", "neutral") == "a b"          # no added word: the og instruction
+
+
+SEEDS = range(20)
+
+
+def test_one_added_word_falls_back_to_neutral_for_every_seed():
+    # one word has no other order: the shuffled control would repeat the changed instruction word for word
+    og, changed = "Find reports on floods.", "Find reports on floods. Exclude"
+    for seed in SEEDS:
+        text, used = control_edit(og, changed, "shuffled", seed=seed, query_id="q")
+        assert used == "neutral" and text == og + " Please" and text != changed
+    # the same for one word repeated: fewer than two distinct words
+    text, used = control_edit(og, og + " very very", "shuffled", seed=1, query_id="q")
+    assert used == "neutral" and text == og + " Please read"
+    assert shuffled_words(["very", "very"], 0, "q") is None
+
+
+def test_two_added_words_are_always_swapped():
+    og, changed = "Find reports on floods.", "Find reports on floods. Ignore Asia."
+    for seed in SEEDS:
+        for query_id in ("q", "7", "q2"):
+            text, used = control_edit(og, changed, "shuffled", seed=seed, query_id=query_id)
+            assert used == "shuffled" and text == og + " Asia. Ignore"   # the only other order, never the change's
+            assert text == control_instruction(og, changed, "shuffled", seed=seed, query_id=query_id)   # seeded
+    # with three or more words: never the change's order, always the change's words, the same for the same seed
+    words = ["a", "b", "c"]
+    orders = {tuple(shuffled_words(words, seed, "q")) for seed in SEEDS}
+    assert tuple(words) not in orders and all(sorted(o) == words for o in orders) and len(orders) > 1
+    assert shuffled_words(words, 5, "q") == shuffled_words(words, 5, "q")
+
+
+def test_fallback_is_recorded_per_query(tmp_path):
+    queries = (Query("1", "floods", OG, CHANGED),                                     # six distinct added words
+               Query("2", "storms", "Storm damage reports.", "Storm damage reports. Coastal"))   # one
+    docs = {d: Document(d, f"text {d}") for d in ("d1", "d2", "d3")}
+    qrels = Qrels({"1": {"d1": 1, "d2": 1}, "2": {"d1": 1, "d2": 1}})
+    changed = Qrels({"1": {"d2": 1}, "2": {"d2": 1}})
+    task = Task("tiny", queries, docs, qrels, changed, {"1": ("d1", "d2", "d3"), "2": ("d1", "d2", "d3")},
+                {"1": frozenset({"d1"}), "2": frozenset({"d1"})})
+    result = run_control(WordReactor(), task, "shuffled", seed=0, resamples=100)
+    assert result.generators_used == {"1": "shuffled", "2": "neutral"} and result.fell_back == ["2"]
+    assert result.instructions["2"] == "Storm damage reports. Please"
+    saved = json.loads(write_control(result, tmp_path).read_text())["control"]["tiny.shuffled"]
+    assert saved["control_generators"] == {"1": "shuffled", "2": "neutral"} and saved["fell_back"] == ["2"]
+    assert saved["neutral_text"] == NEUTRAL_TEXT            # the sentence the fallback used is recorded
+    neutral = run_control(WordReactor(), task, "neutral", resamples=100).to_dict()
+    assert neutral["fell_back"] == [] and neutral["control_generators"] == {"1": "neutral", "2": "neutral"}
 
 
 class WordReactor:

@@ -10,7 +10,11 @@ the og words the change replaced stay, so the control only adds). Two generators
 
 - ``neutral``: a neutral sentence about reading carefully (``NEUTRAL_TEXT``), repeated or cut to the length;
 - ``shuffled``: the changed instruction's added words, in an order that carries no meaning (shuffled with a
-  ``random.Random`` seeded by ``seed`` and the query id, so reruns give the same text).
+  ``random.Random`` seeded by ``seed`` and the query id, so reruns give the same text). The same generator is
+  shuffled again until the order differs from the change's, so the control never repeats the changed
+  instruction. A change that adds fewer than two distinct words (one word, or one word repeated) has no other
+  order: for that query the control falls back to ``neutral``, and the result records, per query, which
+  generator made its control (``control_generators``) and which queries fell back (``fell_back``).
 
 The control run ranks the same candidates under the control instruction. **Control p-MRR** is p-MRR with the
 control run in place of the changed run (against the og run, over the changed documents of the changed qrels):
@@ -25,7 +29,7 @@ import difflib
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -53,21 +57,71 @@ def added_words(og: str, changed: str) -> list[tuple[int, list[str]]]:
     return edits
 
 
+def shuffled_words(words: Sequence[str], seed: int, query_id: str) -> list[str] | None:
+    """The added words in an order other than the change's, or None when none exists (fewer than two distinct
+    words). Shuffled with ``random.Random(f"{seed}:{query_id}")``, again and again until the order differs, so
+    the same seed and query give the same order.
+
+    >>> shuffled_words(["excluded."], 0, "q") is None
+    True
+    """
+    words = list(words)
+    if len(set(words)) < 2:
+        return None
+    rng = random.Random(f"{seed}:{query_id}")
+    shuffled = list(words)
+    for _ in range(1000):   # with two or more distinct words a shuffle keeps the order at most half the time
+        rng.shuffle(shuffled)
+        if shuffled != words:
+            return shuffled
+    return words[1:] + words[:1]   # never reached in practice; a rotation differs when two words differ
+
+
+def control_words_used(words: Sequence[str], generator: str, seed: int, query_id: str) -> tuple[list[str], str]:
+    """``len(words)`` words of the control edit and the generator that made them: ``shuffled`` falls back to
+    ``neutral`` when the added words have no other order.
+
+    >>> control_words_used(["Ignore"], "shuffled", 0, "q")
+    (['Please'], 'neutral')
+    """
+    n = len(words)
+    if generator == "shuffled":
+        shuffled = shuffled_words(words, seed, query_id) if n else []
+        if shuffled is not None:
+            return shuffled, "shuffled"
+        generator = "neutral"
+    if generator == "neutral":
+        base = NEUTRAL_TEXT.split()
+        return (base * (n // len(base) + 1))[:n], "neutral"
+    raise ValueError(f"unknown control generator {generator!r}; use one of {', '.join(GENERATORS)}")
+
+
 def control_words(words: Sequence[str], generator: str, seed: int, query_id: str) -> list[str]:
     """``len(words)`` words of the control edit.
 
     >>> control_words(["Ignore", "Asia."], "neutral", 0, "q")
     ['Please', 'read']
+    >>> control_words(["Ignore", "Asia."], "shuffled", 0, "q")
+    ['Asia.', 'Ignore']
     """
-    n = len(words)
-    if generator == "neutral":
-        base = NEUTRAL_TEXT.split()
-        return (base * (n // len(base) + 1))[:n]
-    if generator == "shuffled":
-        shuffled = list(words)
-        random.Random(f"{seed}:{query_id}").shuffle(shuffled)
-        return shuffled
-    raise ValueError(f"unknown control generator {generator!r}; use one of {', '.join(GENERATORS)}")
+    return control_words_used(words, generator, seed, query_id)[0]
+
+
+def control_edit(og: str, changed: str, generator: str, seed: int = 0, query_id: str = "") -> tuple[str, str]:
+    """The control instruction and the generator that made it (``neutral`` where ``shuffled`` fell back)."""
+    edits = added_words(og, changed)
+    words, used = control_words_used([w for _, ws in edits for w in ws], generator, seed, query_id)
+    fill = iter(words)
+    at: dict[int, list[str]] = {}
+    for position, ws in edits:
+        at.setdefault(position, []).extend(next(fill) for _ in ws)
+    out: list[str] = []
+    og_words = og.split()
+    for i in range(len(og_words) + 1):
+        out.extend(at.get(i, []))
+        if i < len(og_words):
+            out.append(og_words[i])
+    return " ".join(out), used
 
 
 def control_instruction(og: str, changed: str, generator: str, seed: int = 0, query_id: str = "") -> str:
@@ -76,18 +130,7 @@ def control_instruction(og: str, changed: str, generator: str, seed: int = 0, qu
     >>> control_instruction("Find reports on floods.", "Find reports on floods. Ignore Asia.", "neutral")
     'Find reports on floods. Please read'
     """
-    edits = added_words(og, changed)
-    fill = iter(control_words([w for _, ws in edits for w in ws], generator, seed, query_id))
-    at: dict[int, list[str]] = {}
-    for position, words in edits:
-        at.setdefault(position, []).extend(next(fill) for _ in words)
-    out: list[str] = []
-    og_words = og.split()
-    for i in range(len(og_words) + 1):
-        out.extend(at.get(i, []))
-        if i < len(og_words):
-            out.append(og_words[i])
-    return " ".join(out)
+    return control_edit(og, changed, generator, seed, query_id)[0]
 
 
 @dataclass(frozen=True)
@@ -106,6 +149,12 @@ class ControlResult:
     test: Mapping[str, object]
     runs: Mapping[str, Run]
     timings: Mapping[str, float]
+    generators_used: Mapping[str, str] = field(default_factory=dict)  # query id -> generator that made its control
+
+    @property
+    def fell_back(self) -> list[str]:
+        """Queries whose shuffled control fell back to the neutral sentence (fewer than two distinct words)."""
+        return sorted(q for q, g in self.generators_used.items() if g != self.generator)
 
     def to_dict(self, run_files: Mapping[str, str] | None = None) -> dict:
         def finite(v: float) -> float | None:
@@ -113,7 +162,8 @@ class ControlResult:
 
         return {
             "task": self.task, "generator": self.generator, "seed": self.seed,
-            "neutral_text": NEUTRAL_TEXT if self.generator == "neutral" else None,
+            "neutral_text": NEUTRAL_TEXT if "neutral" in {self.generator, *self.generators_used.values()} else None,
+            "control_generators": dict(self.generators_used), "fell_back": self.fell_back,
             "queries": len(self.per_query["difference"]),
             "p-MRR": finite(self.p_mrr), "control p-MRR": finite(self.control_p_mrr),
             "difference": finite(self.difference),
@@ -135,8 +185,10 @@ def run_control(model: Reranker, task: Task, generator: str = "neutral", *, seed
     """Rank og, changed and control for every query of ``task`` and score p-MRR against the control."""
     if generator not in GENERATORS:
         raise ValueError(f"unknown control generator {generator!r}; use one of {', '.join(GENERATORS)}")
-    instructions = {q.id: control_instruction(q.instruction_og, q.instruction_changed, generator, seed, q.id)
-                    for q in task.queries}
+    edits = {q.id: control_edit(q.instruction_og, q.instruction_changed, generator, seed, q.id)
+             for q in task.queries}
+    instructions = {q: text for q, (text, _) in edits.items()}
+    used = {q: g for q, (_, g) in edits.items()}
     added = {q.id: sum(len(w) for _, w in added_words(q.instruction_og, q.instruction_changed))
              for q in task.queries}
     requests = [RankRequest(q.id, v, q.text, q.instruction(v) if v != "control" else instructions[q.id],
@@ -152,12 +204,13 @@ def run_control(model: Reranker, task: Task, generator: str = "neutral", *, seed
         runs[request.variant][request.query_id] = dict(scores)
     return score_control(task, runs, generator, seed, instructions, added,
                          {"name": getattr(model, "name", type(model).__name__), **model.describe()},
-                         resamples, {"rank_s": rank_s})
+                         resamples, {"rank_s": rank_s}, used)
 
 
 def score_control(task: Task, runs: Mapping[str, Mapping[str, Mapping[str, float]]], generator: str, seed: int,
                   instructions: Mapping[str, str], added: Mapping[str, int], model: Mapping[str, object],
-                  resamples: int = 10_000, timings: Mapping[str, float] | None = None) -> ControlResult:
+                  resamples: int = 10_000, timings: Mapping[str, float] | None = None,
+                  generators_used: Mapping[str, str] | None = None) -> ControlResult:
     pq = p_mrr_per_query(runs["og"], runs["changed"], task.changed_documents)
     pq_control = p_mrr_per_query(runs["og"], runs["control"], task.changed_documents)
     shared = sorted(set(pq) & set(pq_control))
@@ -168,7 +221,7 @@ def score_control(task: Task, runs: Mapping[str, Mapping[str, Mapping[str, float
     return ControlResult(model, task.name, generator, seed, instructions, added, _mean(pq), _mean(pq_control),
                          _mean(diff), per_query, intervals, test,
                          {v: Run(dict(r), name=str(model.get("name", "followir"))) for v, r in runs.items()},
-                         dict(timings or {}))
+                         dict(timings or {}), dict(generators_used or {q: generator for q in instructions}))
 
 
 def write_control(result: ControlResult, folder: str | Path) -> Path:

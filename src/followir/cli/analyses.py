@@ -333,4 +333,8 @@ def control(
         stdout.print(table)
         if data["paired_test"]:
             say(f"paired randomization test of the difference: p = {data['paired_test']['p_value']:.4f}")
+        if data["fell_back"]:
+            say(f"{len(data['fell_back'])} of {len(data['control_generators'])} queries add fewer than two distinct "
+                f"words, so no other order exists; their control is the neutral sentence: "
+                f"{', '.join(data['fell_back'])}")
     say(f"control added to {folder / 'results.json'} (runs: <task>.control-{generator}.trec)")

@@ -73,7 +73,10 @@ def control_table(rows: Sequence[ModelRow]) -> list[list[str]]:
         for entry in (row.results.get("control") or {}).values():
             test = entry.get("paired_test") or {}
             p = f"{test['p_value']:.4f}" if _num(test.get("p_value")) is not None else "-"
-            out.append([row.label, str(entry.get("task")), str(entry.get("generator")), _ci(entry, "p-MRR"),
+            generator, fell_back = str(entry.get("generator")), entry.get("fell_back") or []
+            if fell_back:   # shuffled controls of changes with fewer than two distinct added words
+                generator += f" ({len(fell_back)} of {len(entry.get('control_generators') or {})} fell back to neutral)"
+            out.append([row.label, str(entry.get("task")), generator, _ci(entry, "p-MRR"),
                         _ci(entry, "control p-MRR"), _ci(entry, "difference"), p, str(entry.get("queries"))])
     return out
 
