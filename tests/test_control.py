@@ -13,8 +13,8 @@ from followir.analyses.control import (
     added_words,
     control_edit,
     control_instruction,
-    shuffled_words,
     run_control,
+    shuffled_words,
     write_control,
 )
 from followir.records import Document, Qrels, Query, Task

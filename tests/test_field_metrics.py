@@ -3,7 +3,10 @@
 - WISE and SICR: EIT-NLP/InfoSearch ``mteb_infosearch/mteb/evaluation/evaluators/utils.py`` lines 383-401 and
   418-455 (commit 25179c1905defcabe51a724bff79dc05bd3d8ae8), values worked out by hand in comments;
 - paired accuracy: embeddings-benchmark/mteb ``mteb/_evaluators/retrieval_metrics.py`` ``paired_accuracy``
-  (checked against MTEB itself when mteb is installed) and orionw/NevIR ``src/negations/evaluate.py``;
+  and orionw/NevIR ``src/negations/evaluate.py``;
+- MTEB's own values for paired accuracy, p-MRR, nDCG@20 and Robustness@10 on this file's inputs are frozen
+  below (``MTEB_FROZEN``) and always checked; ``test_matches_live_mteb`` recomputes them with MTEB when it is
+  installed (it is not in CI);
 - IFIR nDCG@20: trec_eval's ``ndcg_cut.20`` per instruction, averaged per level as SighingSnow/IFIR
   ``src/offline_ndcg.py`` lines 60-75 does.
 """
@@ -16,7 +19,8 @@ import pytest
 
 from followir.metrics.ifir_levels import mean_by_level, ndcg20_per_instruction
 from followir.metrics.paired_accuracy import paired_accuracy, paired_accuracy_per_pair, pairs_of, query_correct
-from followir.metrics.pmrr import p_mrr_per_query
+from followir.metrics.pmrr import p_mrr, p_mrr_per_query
+from followir.metrics.robustness import robustness_at_k
 from followir.metrics.sicr import sicr_document, sicr_per_query
 from followir.metrics.wise import wise_document, wise_per_query
 
@@ -143,22 +147,15 @@ def test_pairs_need_both_members():
         pairs_of(["1_q3"])
 
 
-def test_paired_accuracy_matches_mteb():
-    retrieval_metrics = pytest.importorskip("mteb._evaluators.retrieval_metrics",
-                                            reason="mteb is not installed (pip install mteb)")
-    import pytrec_eval
-
-    scores = pytrec_eval.RelevanceEvaluator(NEVIR_QRELS, {"recall.1"}).evaluate(NEVIR_RUN)
-    expected = retrieval_metrics.paired_accuracy(NEVIR_QRELS, NEVIR_RUN, scores)
-    assert paired_accuracy(NEVIR_RUN, NEVIR_QRELS) == pytest.approx(expected)
+_OTHERS = {f"x{i:02d}": 0.5 - i / 100 for i in range(24)}          # 24 irrelevant documents below 0.5
+IFIR_RUN = {"i1": {"a": 1.0, "x": 0.9, "b": 0.8, **_OTHERS},       # a at 1, b at 3
+            "i2": {"a": 1.0, **{f"y{i:02d}": 0.9 - i / 100 for i in range(19)}, "z": 0.01, **_OTHERS},  # z at 21
+            "i3": {"x": 1.0, "a": 0.9, **_OTHERS}}                 # a at 2
+IFIR_QRELS = {"i1": {"a": 1, "b": 1}, "i2": {"z": 1}, "i3": {"a": 1}}
 
 
 def test_ifir_ndcg20_per_level_by_hand():
-    others = {f"x{i:02d}": 0.5 - i / 100 for i in range(24)}        # 24 irrelevant documents below 0.5
-    run = {"i1": {"a": 1.0, "x": 0.9, "b": 0.8, **others},         # a at 1, b at 3
-           "i2": {"a": 1.0, **{f"y{i:02d}": 0.9 - i / 100 for i in range(19)}, "z": 0.01, **others},  # z at 21
-           "i3": {"x": 1.0, "a": 0.9, **others}}                   # a at 2
-    qrels = {"i1": {"a": 1, "b": 1}, "i2": {"z": 1}, "i3": {"a": 1}}
+    run, qrels = IFIR_RUN, IFIR_QRELS
     got = ndcg20_per_instruction(qrels, run)
     i1 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
     i3 = 1 / math.log2(3)
@@ -168,3 +165,95 @@ def test_ifir_ndcg20_per_level_by_hand():
                       "level.2": pytest.approx(i3)}
     # an instruction the run does not rank counts 0, as trec_eval -c does
     assert ndcg20_per_instruction({"i9": {"a": 1}}, run) == {"i9": 0.0}
+
+
+# p-MRR (FollowIR, mFollowIR): two queries, with score ties that the tie rule (document id, descending) settles
+PMRR_OG = {"q1": {"a": 3.0, "b": 2.0, "c": 2.0, "d": 1.0},          # a1 c2 b3 d4 (c before b: id descending)
+           "q2": {"e": 1.0, "f": 1.0, "g": 0.5}}                      # f1 e2 g3
+PMRR_CHANGED = {"q1": {"a": 1.0, "b": 2.0, "c": 3.0, "d": 0.5},     # c1 b2 a3 d4
+                "q2": {"e": 0.2, "f": 0.9, "g": 0.9}}                 # g1 f2 e3
+PMRR_DOCS = {"q1": ["a", "b"], "q2": ["f", "e"]}
+# Robustness@10 (InstructIR): base queries 1 and 2, two instructions each
+ROBUST_QRELS = {"1_1": {"a": 1}, "1_2": {"b": 1}, "2_1": {"c": 1}, "2_2": {"c": 1, "d": 1}}
+ROBUST_RUN = {"1_1": {"a": 0.9, "b": 0.5, "x": 0.1}, "1_2": {"a": 0.9, "x": 0.5, "b": 0.1},
+              "2_1": {"c": 0.9, "d": 0.1}, "2_2": {"d": 0.9, "x": 0.5, "c": 0.1}}
+
+
+# MTEB's values on the inputs above, frozen so that CI (without mteb) still checks followir against MTEB.
+# Produced on 2026-11-30 with mteb 2.26.24 (pip-installed into /tmp/mteb_pkg) and pytrec_eval 0.5.11, by calling
+# mteb._evaluators.retrieval_metrics directly (the code of ``test_matches_live_mteb``, printed with repr):
+# - paired_accuracy(NEVIR_QRELS, NEVIR_RUN, pytrec_eval recall.1 scores)
+# - calculate_pmrr (the p-MRR of evaluate_p_mrr_change, used by FollowIR and mFollowIR), run keys suffixed -og and
+#   -changed: on RUN_ORI/RUN_INS over {"q": ["c"]}, on PMRR_OG/PMRR_CHANGED over PMRR_DOCS, and per query
+# - calculate_retrieval_scores(IFIR_RUN, IFIR_QRELS, [20]).all_scores[...]["ndcg_cut_20"]
+# - robustness_at_10(ROBUST_QRELS, ROBUST_RUN, calculate_retrieval_scores(..., [10]).all_scores)
+MTEB_FROZEN = {
+    "paired_accuracy": 0.3333333333333333,
+    "p-MRR infosearch": 0.6666666666666667,
+    "p-MRR": 0.2916666666666667,
+    "p-MRR q1": 0.16666666666666669,
+    "p-MRR q2": 0.4166666666666667,
+    "ndcg_cut_20": {"i1": 0.9197207891481876, "i2": 0.0, "i3": 0.6309297535714575},
+    "robustness@10": 0.7098603945740938,
+}
+
+
+def followir_values() -> dict:
+    per_query = p_mrr_per_query(PMRR_OG, PMRR_CHANGED, PMRR_DOCS)
+    return {
+        "paired_accuracy": paired_accuracy(NEVIR_RUN, NEVIR_QRELS),
+        "p-MRR infosearch": p_mrr(RUN_ORI, RUN_INS, {"q": ["c"]}),
+        "p-MRR": p_mrr(PMRR_OG, PMRR_CHANGED, PMRR_DOCS),
+        "p-MRR q1": per_query["q1"],
+        "p-MRR q2": per_query["q2"],
+        "ndcg_cut_20": ndcg20_per_instruction(IFIR_QRELS, IFIR_RUN),
+        "robustness@10": robustness_at_k(ROBUST_QRELS, ROBUST_RUN, 10),
+    }
+
+
+def test_matches_frozen_mteb_values():
+    # by hand, for the p-MRR case: q1: a 1 -> 3: 1 - (1/3)/(1/1) = 2/3; b 3 -> 2: (1/3)/(1/2) - 1 = -1/3; mean 1/6
+    # q2: f 1 -> 2: 1 - 1/2 = 1/2; e 2 -> 3: 1 - (1/3)/(1/2) = 1/3; mean 5/12; both queries: (1/6 + 5/12) / 2 = 7/24
+    # (with ties settled by id ascending, b would rank 2 under og and q1 would differ)
+    assert MTEB_FROZEN["p-MRR"] == pytest.approx(7 / 24)
+    # Robustness@10 by hand: 1_1 a at 1: 1; 1_2 b at 3: 1 / log2(4) = 0.5; 2_1 c at 1: 1; 2_2 d at 1, c at 3:
+    # (1 + 1 / log2(4)) / (1 + 1 / log2(3)) = 1.5 / 1.6309298 = 0.9197208; mean of the minima (0.5 + 0.9197208) / 2
+    assert MTEB_FROZEN["robustness@10"] == pytest.approx((0.5 + 1.5 / (1 + 1 / math.log2(3))) / 2)
+    assert followir_values() == {k: pytest.approx(v, abs=1e-12) if not isinstance(v, dict) else
+                                 {q: pytest.approx(x, abs=1e-12) for q, x in v.items()}
+                                 for k, v in MTEB_FROZEN.items()}
+
+
+def mteb_values(retrieval_metrics) -> dict:
+    import pytrec_eval
+
+    def pmrr(og, changed, docs):
+        return float(retrieval_metrics.calculate_pmrr({f"{q}-og": r for q, r in og.items()},
+                                                      {f"{q}-changed": r for q, r in changed.items()}, docs))
+
+    recall1 = pytrec_eval.RelevanceEvaluator(NEVIR_QRELS, {"recall.1"}).evaluate(NEVIR_RUN)
+    ndcg20 = retrieval_metrics.calculate_retrieval_scores(IFIR_RUN, IFIR_QRELS, [20]).all_scores
+    ndcg10 = retrieval_metrics.calculate_retrieval_scores(ROBUST_RUN, ROBUST_QRELS, [10]).all_scores
+    return {
+        "paired_accuracy": retrieval_metrics.paired_accuracy(NEVIR_QRELS, NEVIR_RUN, recall1),
+        "p-MRR infosearch": pmrr(RUN_ORI, RUN_INS, {"q": ["c"]}),
+        "p-MRR": pmrr(PMRR_OG, PMRR_CHANGED, PMRR_DOCS),
+        **{f"p-MRR {q}": pmrr({q: PMRR_OG[q]}, {q: PMRR_CHANGED[q]}, {q: PMRR_DOCS[q]}) for q in PMRR_DOCS},
+        "ndcg_cut_20": {q: v["ndcg_cut_20"] for q, v in ndcg20.items()},
+        "robustness@10": retrieval_metrics.robustness_at_10(ROBUST_QRELS, ROBUST_RUN, ndcg10),
+    }
+
+
+def test_matches_live_mteb():
+    """The optional live cross-check: runs only where mteb is installed, and also checks the frozen values."""
+    retrieval_metrics = pytest.importorskip("mteb._evaluators.retrieval_metrics",
+                                            reason="mteb is not installed (pip install mteb)")
+    live = mteb_values(retrieval_metrics)
+    ours = followir_values()
+    for key, value in live.items():
+        if isinstance(value, dict):
+            assert ours[key] == {q: pytest.approx(x) for q, x in value.items()}, key
+            assert MTEB_FROZEN[key] == {q: pytest.approx(x) for q, x in value.items()}, key
+        else:
+            assert ours[key] == pytest.approx(value), key
+            assert MTEB_FROZEN[key] == pytest.approx(value), key
