@@ -262,7 +262,7 @@ def test_listings_never_cut_an_id(command, columns):
         ids = [t["repo_id"] + (f"@{t['revision']}" if t["revision"] else "") for t in hub]
         assert len([t for t in hub if t["name"] in ("robust04", "news21", "core17")]) == 6  # both layouts each
         assert all(len(t["revision"]) == 40 for t in hub if t["revision"])
-        assert {t["name"].split("-")[0] for t in hub if not t["revision"]} <= {"ifir"}  # IFIR publishes none
+        assert {t["name"].split("-")[0] for t in hub if not t["revision"]} <= {"ifir"}  # IFIR is loaded unpinned
     for full in ids:  # each whole on one line, whatever the width: a table when it fits, else one record per row
         assert full in listing, full
 

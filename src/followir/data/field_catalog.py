@@ -11,8 +11,12 @@ Hub ids and revisions come from the code that defines each benchmark:
   at commit 25179c19 (Language-v1 and Length-v1 record the same revision there; kept as published).
 - NevIR: embeddings-benchmark/mteb ``mteb/tasks/reranking/eng/nev_ir.py`` (``orionweller/NevIR-mteb``).
 - IFIR: SighingSnow/IFIR's README (``songtingyu/IFIR``, one folder per domain with ``test_data.json``, which
-  carries the instruction levels). No source publishes a revision of it, so none is pinned: results record
-  the snapshot commit the hub cache resolved (``revision``).
+  carries the instruction levels). followir loads ``songtingyu/IFIR`` unpinned: the README gives no revision,
+  and the hub was unreachable when this was written, so no commit SHA could be read and pinned. Results record
+  the snapshot commit the hub cache resolved (``revision``). MTEB's IFIR tasks
+  (``mteb/tasks/instruction_retrieval/eng/ifir_*.py``, mteb 2.26.24) do pin revisions, of other copies:
+  ``if-ir/<domain>`` (for example ``if-ir/aila`` at ``1cb8772``); followir does not load those, and whether
+  their layout matches ``songtingyu/IFIR`` was not verified.
 """
 
 from __future__ import annotations
