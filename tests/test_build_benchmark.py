@@ -510,7 +510,7 @@ def test_overlap_shares_some_documents_and_splits_the_rest(tmp_path):
 
     judging = Judging(work, work / "j.sqlite", overlap=0.0)
     assert [i.doc for i in judging.queue("1", "ann")[0]] == ["d1"]
-    judging.store.save("1", "d1", "ann", True)
+    judging.store.save("1", "d1", "ann", True, narrative=judging.current["1"])
     assert judging.queue("1", "bob") == ([], 0)  # no overlap: ann took it
     assert [i.doc for i in Judging(work, work / "j.sqlite", overlap=1.0).queue("1", "bob")[0]] == ["d1"]
 
@@ -547,3 +547,148 @@ def test_pool_models_get_the_ray_setting_bm25_none():
     assert type(load("bm25")).__name__ == "BM25"
     with pytest.raises(ValueError, match="cannot search a whole collection"):
         load("monot5-base")
+
+
+# -- resuming: build.json, stale judgements, interrupted re-chunking and output ----------------------------------
+def test_build_reruns_a_step_whose_settings_or_inputs_changed_and_every_later_one(tmp_path):
+    given = mini_inputs(tmp_path / "in")
+    out, work = tmp_path / "out", tmp_path / "work"
+    base = ["build-benchmark", "--work", str(work), "-o", str(out), "--collection", str(MINI / "corpus.jsonl"),
+            "--topics", str(given["topics"]), "--qrels", str(given["qrels"]), "--narratives",
+            str(given["narratives"]), "--judgements", str(given["judgements"]), "--passage-depth", "50"]
+
+    def build(*extra):
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    def stamps():
+        names = ("topics.jsonl", "narratives.jsonl", "judging.jsonl", "judgements.jsonl", "candidates.jsonl")
+        return {n: (work / n).stat().st_mtime_ns for n in names}
+
+    def per_topic(path):
+        counts: dict[str, int] = {}
+        for r in rows(path):
+            counts[r.get("topic", r.get("qid"))] = counts.get(r.get("topic", r.get("qid")), 0) + 1
+        return set(counts.values())
+
+    build("--depth", "20")
+    recorded = json.loads((work / "build.json").read_text())["steps"]
+    assert set(recorded) == {"topics", "narratives", "judging", "judgements", "candidates", "output"}
+    assert recorded["candidates"]["settings"]["pool"]["depth"] == 20
+    first = stamps()
+    said = build("--depth", "20")  # the same settings: every step from its files
+    assert "candidates: done already" in said and "running" not in said.replace("output: running", "")
+    assert stamps() == first
+    said = build("--depth", "25")  # a pool setting changed: candidates and output run again, nothing before
+    assert "candidates: running again (settings changed: pool)" in said
+    assert "judgements: done already" in said
+    after = stamps()
+    assert after["candidates.jsonl"] != first["candidates.jsonl"]
+    assert {n: after[n] for n in first if n != "candidates.jsonl"} == {n: first[n] for n in first
+                                                                      if n != "candidates.jsonl"}
+    assert per_topic(work / "candidates.jsonl") == {25} and per_topic(out / "top_ranked.jsonl") == {25}
+    said = build("--depth", "25", "--redo", "narratives")  # --redo: that step and every one after it
+    assert "topics: done already" in said and "narratives: running again (--redo)" in said
+    for step in ("judging", "judgements", "candidates"):
+        assert f"{step}: running again (an earlier step (narratives) ran again)" in said
+    redone = stamps()
+    assert redone["topics.jsonl"] == after["topics.jsonl"]
+    assert all(redone[n] != after[n] for n in redone if n != "topics.jsonl")
+    # a changed input file: narratives (one changed narrative edited) and every step after them
+    lines = given["narratives"].read_text().splitlines()
+    first_row = json.loads(lines[0])
+    lines[0] = json.dumps({**first_row, "narrative": first_row["narrative"] + " Only reports from 1990 on."})
+    given["narratives"].write_text("\n".join(lines) + "\n")
+    said = build("--depth", "25")
+    assert "narratives: running again (inputs changed: --narratives)" in said
+    assert "candidates: running again" in said
+    assert rows(out / "queries.jsonl")[0]["instruction_changed"].endswith("Only reports from 1990 on.")
+    # a run that fails half way (an unknown model) leaves the steps it would redo marked: the next run, even with
+    # the old settings, redoes them
+    failed = CliRunner().invoke(app, [*base, "--depth", "25", "-m", "no-such-model"])
+    assert failed.exit_code != 0
+    assert "redo" in json.loads((work / "build.json").read_text())["steps"]["candidates"]
+    said = build("--depth", "25")
+    assert "candidates: running again (an earlier run that redoes it did not finish" in said
+
+
+def test_judgements_against_an_older_changed_narrative_do_not_count(tmp_path):
+    pytest.importorskip("flask")
+    from followir.construction.judgements import run_judgements
+    from followir.judge.app import Judging, create_app
+
+    work = judging_work(tmp_path)
+    db = work / "judgements.sqlite"
+    client = create_app(Judging(work, db)).test_client()
+    for topic, doc in (("1", "d1"), ("2", "d3")):
+        client.post("/judge", data={"assessor": "ann", "topic": topic, "doc": doc, "relevant": "1"})
+    assert run_judgements(work) == {("1", "d1"): 1, ("2", "d3"): 1}
+    # topic 1's changed narrative is rewritten: ann's judgement of d1 was made against the old one
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text('{"topic": "1", "narrative": "Documents on the ivory trade in Africa are relevant. Only '
+                     'documents that name a country other than Kenya."}\n'
+                     '{"topic": "2", "narrative": "Bank shares are relevant. Only European banks."}\n')
+    run_narratives(work, written=newer)
+    judging = Judging(work, db)
+    assert [i.doc for i in judging.queue("1", "ann")[0]] == ["d1"]  # asked again
+    assert judging.queue("2", "ann") == ([], 1)  # topic 2's narrative did not change
+    with pytest.raises(DataFormatError, match="1 of 2 og-relevant documents have no changed judgement"):
+        run_judgements(work)
+    client = create_app(judging).test_client()
+    assert "0 / 1" in client.get("/?assessor=ann").data.decode()
+    client.post("/judge", data={"assessor": "ann", "topic": "1", "doc": "d1", "relevant": "0"})
+    assert run_judgements(work) == {("1", "d1"): 0, ("2", "d3"): 1}
+    with sqlite3.connect(db) as con:  # the old judgement is kept, for the record
+        kept = con.execute("SELECT relevant, narrative FROM judgements WHERE topic='1' AND doc='d1' "
+                           "ORDER BY time, relevant DESC").fetchall()
+    assert [r for r, _ in kept] == [1, 0] and kept[0][1] != kept[1][1]
+    assert JudgementStore(db).stale(judging.current) == 1
+
+
+def test_a_store_from_before_narrative_hashes_is_migrated_and_stamped(tmp_path):
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as con:
+        con.executescript("CREATE TABLE judgements (topic TEXT NOT NULL, doc TEXT NOT NULL, assessor TEXT NOT NULL, "
+                          "relevant INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '', time TEXT NOT NULL, "
+                          "PRIMARY KEY (topic, doc, assessor));"
+                          "INSERT INTO judgements VALUES ('1', 'a', 'ann', 1, '', '2024-01-01T00:00:00+00:00');")
+    store = JudgementStore(db)
+    assert store.final_labels({"1": "h1"}) == ({}, [])  # unstamped: not yet taken as made against h1
+    assert store.stamp_unstamped({"1": "h1"}) == 1
+    assert store.final_labels({"1": "h1"}) == ({("1", "a"): 1}, [])
+    assert store.final_labels({"1": "h2"}) == ({}, [])
+
+
+def test_rechunking_drops_the_stamp_and_runs_first_and_output_drops_its_report_first(tmp_path, monkeypatch):
+    import followir.construction.candidates as candidates
+    import followir.construction.output as output
+
+    given = mini_inputs(tmp_path / "in")
+    out, work = tmp_path / "out", tmp_path / "work"
+    base = ["build-benchmark", "--work", str(work), "-o", str(out), "--collection", str(MINI / "corpus.jsonl"),
+            "--topics", str(given["topics"]), "--qrels", str(given["qrels"]), "--narratives",
+            str(given["narratives"]), "--judgements", str(given["judgements"]), "--depth", "20",
+            "--passage-depth", "50"]
+    assert CliRunner().invoke(app, base).exit_code == 0
+    pool = work / "pool"
+    assert (pool / "passages.json").exists() and list(pool.glob("*.trec")) and (out / "validation.json").exists()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the run were killed while chunking
+
+    monkeypatch.setattr(candidates, "write_passages", killed)
+    with pytest.raises(KeyboardInterrupt):
+        candidates.run_candidates(work, MINI / "corpus.jsonl", ["bm25"],
+                                  settings=candidates.PoolSettings(chunk=ChunkSettings(100, 50), passage_depth=50))
+    assert not (pool / "passages.json").exists() and not list(pool.glob("*.trec"))
+    monkeypatch.undo()
+    # the output step: a kill half way leaves no validation.json beside half-rewritten files
+    monkeypatch.setattr(output, "_write_mteb", killed)
+    with pytest.raises(KeyboardInterrupt):
+        output.run_output(work, out)
+    assert not (out / "validation.json").exists() and (out / "README.md").exists()
+    with pytest.raises(DataFormatError, match="the build did not finish"):
+        from followir.construction.publish import publish_files
+
+        publish_files(out)

@@ -262,12 +262,13 @@ def build_benchmark(
     name: Optional[str] = typer.Option(None, "--name", help="Dataset name on the card."),
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
     ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
-    redo: Optional[List[str]] = typer.Option(None, "--redo", help="Run this step again (repeat): topics, "
-                                             "narratives, judging, judgements, candidates."),
+    redo: Optional[List[str]] = typer.Option(None, "--redo", help="Run this step again, and every step after it "
+                                             "(repeat): topics, narratives, judging, judgements, candidates."),
     as_json: bool = typer.Option(False, "--json", help="Print the validation report as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:
-    """Every step in order, skipping those already done; stops where a person is needed (drafts, judging)."""
+    """Every step in order, skipping those already done with the same settings and inputs (WORK/build.json); a step
+    that runs again runs every later step again too. Stops where a person is needed (drafts, judging)."""
     setup_logging(verbose)
     from followir.construction.pipeline import BuildPlan, redo_steps
     from followir.construction.pipeline import build_benchmark as run

@@ -149,10 +149,13 @@ def run_candidates(work: str | Path, collection: str | Path, models: Sequence[st
     passages = pool / "passages.jsonl"
     stamp = pool / "passages.json"
     if not (passages.exists() and stamp.exists() and json.loads(stamp.read_text())["settings"] == recorded):
-        docs, count = write_passages(iter_documents(collection), passages, settings.chunk)
-        write_json(stamp, {"settings": recorded, "documents": docs, "passages": count})
+        # the stamp and the passage runs go first, the stamp comes back last: a run killed in between leaves no
+        # stamp, so the next one chunks again instead of pairing new passages with old runs (or the reverse)
+        stamp.unlink(missing_ok=True)
         for old in pool.glob("*.trec"):
             old.unlink()
+        docs, count = write_passages(iter_documents(collection), passages, settings.chunk)
+        write_json(stamp, {"settings": recorded, "documents": docs, "passages": count})
     count = json.loads(stamp.read_text())["passages"]
     queries = {t.number: (t.title, t.narrative if settings.instruction == "og" else "") for t in topics}
     run_settings = {**asdict(settings), "models": list(models), "topics": list(queries),

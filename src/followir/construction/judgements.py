@@ -99,13 +99,10 @@ def run_judgements(work: str | Path, *, judgements: str | Path | None = None,
         given = read_judgements_file(judgements)
         source = str(judgements)
     else:
-        from followir.judge.store import JudgementStore
-
         db = Path(database) if database else Path(work) / JUDGE_DB
         if not db.exists():
             raise DataFormatError(db, None, "no judgements yet", f"judge the documents: 'followir judge {work}'")
-        store = JudgementStore(db)
-        given, disputed = store.final_labels()
+        given, disputed = store_labels(work, db)
         source = str(db)
         if disputed:
             raise DataFormatError(db, None, f"{len(disputed)} documents have assessors who disagree "
@@ -119,6 +116,29 @@ def run_judgements(work: str | Path, *, judgements: str | Path | None = None,
     final = {(i.topic, i.doc): given[(i.topic, i.doc)] for i in items}
     write_rows(Path(work) / JUDGEMENTS, ({"topic": t, "doc": d, "relevance": r} for (t, d), r in final.items()))
     return final
+
+
+def current_narratives(work: str | Path) -> dict[str, str]:
+    """topic -> the hash of its changed narrative now (what judgements in the store must have been made against)."""
+    from followir.construction.narratives import load_narratives
+    from followir.judge.store import narrative_hash
+
+    return {n.topic: narrative_hash(n.narrative_changed) for n in load_narratives(work)}
+
+
+def store_labels(work: str | Path, db: str | Path) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
+    """The store's final labels and disputes, counting only judgements made against the current changed
+    narratives (older ones stay in the store, for the record)."""
+    from followir.judge.store import JudgementStore
+
+    store = JudgementStore(db)
+    current = current_narratives(work)
+    store.stamp_unstamped(current)
+    stale = store.stale(current)
+    if stale:
+        log.warning("%d judgements in %s were made against an earlier changed narrative; they are kept but do not "
+                    "count (judge those documents again)", stale, db)
+    return store.final_labels(current)
 
 
 def load_judgements(work: str | Path) -> dict[tuple[str, str], int]:

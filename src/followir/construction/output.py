@@ -100,6 +100,10 @@ def run_output(work: str | Path, out: str | Path, *, name: str | None = None, co
     if missing:
         raise DataFormatError(work / "narratives.jsonl", None, f"no changed narrative for topics {missing[:8]}",
                               "run 'followir build-narratives' for them")
+    # validation.json goes first and comes back last: while it is missing the folder is not a finished build, so
+    # a step killed half way never leaves an old report saying the half-rewritten files are valid (every file is
+    # written atomically)
+    (out / "validation.json").unlink(missing_ok=True)
     corpus = _corpus(work, passage_of, corpus_text, collection)
     og_all = load_og_qrels(work)
     # judgements of documents the collection holds (candidates or not); og-relevant ones it lacks are dropped
@@ -150,6 +154,13 @@ def _corpus(work: Path, passage_of: dict[str, tuple[int, str]], corpus_text: str
     return {d: corpus[d] for d in passage_of if d in corpus}
 
 
+def _write_text(path: Path, text: str) -> None:
+    from followir.atomic import atomic_open
+
+    with atomic_open(path) as f:
+        f.write(text)
+
+
 def _qrel_rows(qrels: Qrels, order: list[str], suffix: str = ""):
     for t in order:
         for d, r in qrels.judgements.get(t, {}).items():
@@ -166,7 +177,7 @@ def _write_original(out: Path, name, corpus, queries, og, changed, candidates, o
                ("qrels_og", "test", "qrels_og/test.jsonl"), ("qrels_changed", "test", "qrels_changed/test.jsonl"),
                ("top_ranked", "top_ranked", "top_ranked.jsonl")]
     note = "This folder is the original layout (`jhu-clsp/*-instructions`); `mteb/` holds the MTEB layout."
-    (out / "README.md").write_text(_card(name, stats, configs, note), encoding="utf-8")
+    _write_text(out / "README.md", _card(name, stats, configs, note))
 
 
 def _write_mteb(out: Path, name, corpus, queries, og, changed, candidates, changed_docs, order, stats) -> None:
@@ -184,7 +195,7 @@ def _write_mteb(out: Path, name, corpus, queries, og, changed, candidates, chang
                ("instruction", "test", "instruction.jsonl"), ("default", "test", "default/test.jsonl"),
                ("top_ranked", "test", "top_ranked.jsonl"), ("qrel_diff", "qrel_diff", "qrel_diff.jsonl")]
     note = "This folder is the MTEB layout (`mteb/*InstructionRetrieval`)."
-    (out / "README.md").write_text(_card(name, stats, configs, note), encoding="utf-8")
+    _write_text(out / "README.md", _card(name, stats, configs, note))
 
 
 def validate(out: Path, og: Qrels, changed: Qrels, candidates, changed_docs, narratives, order, stats,

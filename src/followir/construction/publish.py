@@ -17,6 +17,9 @@ def publish_files(out: str | Path, layout: str = "original") -> tuple[Path, list
     if not (root / "README.md").is_file() or not (root / "corpus.jsonl").is_file():
         raise DataFormatError(root, None, "not a built benchmark folder (no README.md and corpus.jsonl)",
                               "build it first: 'followir build-benchmark ... --output OUT'")
+    if not (Path(out) / "validation.json").is_file():
+        raise DataFormatError(Path(out) / "validation.json", None, "the build did not finish (no validation report; "
+                              "the output step writes it last)", "run 'followir build-benchmark' again to finish it")
     skip = {"mteb"} if layout == "original" else set()
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                    if p.is_file() and not p.name.startswith(".") and p.relative_to(root).parts[0] not in skip)

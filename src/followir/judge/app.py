@@ -15,7 +15,7 @@ from urllib.parse import quote
 from followir.construction.judgements import load_judging
 from followir.construction.narratives import load_narratives
 from followir.construction.topics import load_topics
-from followir.judge.store import JudgementStore, in_overlap
+from followir.judge.store import JudgementStore, in_overlap, narrative_hash
 from followir.models.runtime import require
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>followir judge{{ ' - ' + title if title }}</title>
@@ -60,10 +60,13 @@ class Judging:
         self.items = load_judging(work)
         self.store = JudgementStore(database)
         self.overlap = overlap
+        # judgements count only against the changed narrative they were made against (see followir.judge.store)
+        self.current = {topic: narrative_hash(n.narrative_changed) for topic, n in self.narratives.items()}
+        self.store.stamp_unstamped(self.current)
 
     def queue(self, topic: str, assessor: str) -> tuple[list, int]:
         """The items this assessor still has to judge in ``topic``, in order, and how many they judged."""
-        judged = self.store.judged_by()
+        judged = self.store.judged_by(self.current)
         todo, done = [], 0
         for item in self.items:
             if item.topic != topic:
@@ -153,19 +156,19 @@ def create_app(judging: Judging, *, show_prejudge: bool = False):
         topic, doc, value = form.get("topic", ""), form.get("doc", ""), form.get("relevant", "")
         if not name or value not in ("0", "1") or not any(i.topic == topic and i.doc == doc for i in judging.items):
             flask.abort(400, "a judgement needs an assessor, a known topic and document, and relevant 0 or 1")
-        judging.store.save(topic, doc, name, value == "1", form.get("note", ""))
+        judging.store.save(topic, doc, name, value == "1", form.get("note", ""), judging.current.get(topic, ""))
         return flask.redirect(f"/topic/{quote(topic)}?assessor={quote(name)}", code=303)
 
     @app.get("/agreement")
     def agreement():
         name = assessor_name()
-        store = judging.store
+        store, current = judging.store, judging.current
         kappas = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td><td>{g.items}</td><td>{g.agreement:.3f}</td>"
-                         f"<td>{g.kappa:.3f}</td></tr>" for (a, b), g in store.pairwise_kappa().items())
+                         f"<td>{g.kappa:.3f}</td></tr>" for (a, b), g in store.pairwise_kappa(current).items())
         models = "".join(f"<tr><td>{escape(m)}</td><td>{g.items}</td><td>{g.agreement:.3f}</td><td>{g.kappa:.3f}"
-                         "</td></tr>" for m, g in store.model_agreement().items())
-        _, disputed = store.final_labels()
-        judged = store.judgements()
+                         "</td></tr>" for m, g in store.model_agreement(current).items())
+        _, disputed = store.final_labels(current)
+        judged = store.judgements(current=current)
         rows = []
         for topic, doc in disputed:
             labels = ", ".join(f"{escape(a)}: {'relevant' if r else 'not relevant'}"
@@ -189,7 +192,9 @@ def create_app(judging: Judging, *, show_prejudge: bool = False):
         name, form = assessor_name(), flask.request.form
         if not name or form.get("relevant") not in ("0", "1"):
             flask.abort(400, "an adjudication needs a name and relevant 0 or 1")
-        judging.store.adjudicate(form.get("topic", ""), form.get("doc", ""), name, form["relevant"] == "1")
+        topic = form.get("topic", "")
+        judging.store.adjudicate(topic, form.get("doc", ""), name, form["relevant"] == "1",
+                                 narrative=judging.current.get(topic, ""))
         return flask.redirect(f"/agreement?assessor={quote(name)}", code=303)
 
     return app
