@@ -1,11 +1,12 @@
 """A real HTTP server on 127.0.0.1 that speaks the OpenAI ``/v1/completions`` protocol with logprobs, as vLLM does.
 
-Its numbers come from ``next_logprobs(ids) -> rows``: for each position n of the token-id prompt ``ids``, the
-log-softmax over the vocabulary of the token after ``ids[:n + 1]`` (one forward pass) (in the tests, SmolLM2 run with transformers). It answers a prompt of
-token ids with one generated token and its ``top_logprobs`` (``logprobs=k``), keyed ``token_id:N`` when the
-request asks for ``return_tokens_as_token_ids`` (vLLM's extension) and by token string otherwise (``strings``
-forces strings, as a server without the extension would); with ``echo`` it returns the prompt tokens' logprobs.
-``script`` holds failures to send before answering (status, headers); every request is logged.
+Its numbers come from ``next_logprobs(ids) -> rows``: for each position n of the token-id prompt ``ids``,
+the log-softmax over the vocabulary of the token after ``ids[:n + 1]`` (one forward pass; in the tests,
+SmolLM2 run with transformers). It answers a prompt of token ids with one generated token and its
+``top_logprobs`` (``logprobs=k``), keyed ``token_id:N`` when the request asks for
+``return_tokens_as_token_ids`` (vLLM's extension) and by token string otherwise (``strings`` forces strings,
+as a server without the extension would); with ``echo`` it returns the prompt tokens' logprobs. ``script``
+holds failures to send before answering (status, headers); every request is logged.
 """
 
 from __future__ import annotations

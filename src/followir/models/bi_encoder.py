@@ -20,7 +20,7 @@ from followir.cache import text_key
 from followir.models.base import NoProgress, Progress
 from followir.models.embedding import EmbeddingReranker
 from followir.models.ray_engine import RayReplicable
-from followir.models.runtime import open_cache, require, resolve_device
+from followir.models.runtime import dtype_key, open_cache, require, resolve_device
 from followir.models.templates import get_template
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ class BiEncoder(RayReplicable, EmbeddingReranker):
         d = self.describe()["settings"]
         return {"family": "bi-encoder", "model_id": d["model_id"], "revision": d["revision"],
                 "max_length": d["max_length"], "normalized": False,
-                **({"engine": self.engine} if self.engine != "transformers" else {})}
+                **({"engine": self.engine, "dtype": dtype_key(self.device, self.dtype, "vllm")}
+                   if self.engine != "transformers" else {})}
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> dict[str, np.ndarray]:
         """Embeddings of distinct texts, from the cache where stored, else computed and stored."""

@@ -27,7 +27,7 @@ from followir.errors import InputTooLongError, OptionError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.ray_engine import RayReplicable
-from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.runtime import dtype_key, open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import Template, get_template
 from followir.records import Document
 
@@ -181,7 +181,7 @@ class CausalLMReranker(RayReplicable):
             "model_id": self.model_id, "revision": self.revision, "gguf_file": self.gguf_file,
             "adapter": self.adapter, "template": t.name, "prompt": t.prompt, "system": t.system, "user": t.user,
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens or ()),
-            "max_length": self.max_length, "dtype": self.dtype_name or "auto",
+            "max_length": self.max_length, "dtype": dtype_key(self.device_name, self.dtype_name, self.engine),
             "truncation": self.truncation, "add_special_tokens": self.add_special_tokens,
             **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
             **({"engine": self.engine} if self.engine != "transformers" else {})}}

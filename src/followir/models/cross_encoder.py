@@ -12,7 +12,7 @@ from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.ray_engine import RayReplicable, as_settings
-from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.runtime import dtype_key, open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import get_template
 from followir.records import Document
 
@@ -55,7 +55,7 @@ class CrossEncoderReranker(RayReplicable):
         return {"family": "cross-encoder", "settings": {
             "model_id": self.model_id, "revision": self.revision, "template": self.template.name,
             "query_format": self.template.query_format, "max_length": self.max_length,
-            "dtype": self.dtype_name or "auto"}}
+            "dtype": dtype_key(self.device_name, self.dtype_name)}}
 
     def check_query(self, query: str) -> None:
         """Refuse a query + instruction too long to leave one passage token within ``max_length``."""

@@ -25,7 +25,7 @@ from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.ray_engine import RayReplicable, as_settings
-from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.runtime import dtype_key, open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import get_template
 from followir.records import Document
 
@@ -95,7 +95,7 @@ class EncT5Reranker(RayReplicable):
         return {"family": "enc-t5", "settings": {
             "model_id": self.model_id, "revision": self.revision, "template": t.name,
             "query_format": t.query_format, "empty_instruction": t.empty_instruction,
-            "max_length": self.max_length, "dtype": self.dtype_name or "auto"}}
+            "max_length": self.max_length, "dtype": dtype_key(self.device_name, self.dtype_name)}}
 
     def encode(self, query_text: str, passage: str) -> list[int]:
         """The token ids the reference's EncT5Tokenizer gives the pair."""

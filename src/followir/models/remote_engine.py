@@ -104,8 +104,22 @@ class OpenAICompletionsScorer:
         return with_retries(send, self.url, self.max_retries, self.backoff)
 
     def _token_keys(self, token_id: int) -> tuple[str, ...]:
+        """Keys a server may use for ``token_id``: ``token_id:N``, the vocabulary entry, and its decoded text when
+        no other token decodes to the same text (else an ambiguous key is not trusted: the echo request decides)."""
         tok = self.tokenizer
-        return (f"token_id:{token_id}", tok.convert_ids_to_tokens(token_id), tok.decode([token_id]))
+        keys = [f"token_id:{token_id}", tok.convert_ids_to_tokens(token_id)]
+        decoded = tok.decode([token_id])
+        if self._decoded_counts().get(decoded, 0) == 1:
+            keys.append(decoded)
+        return tuple(keys)
+
+    def _decoded_counts(self) -> dict[str, int]:
+        counts = getattr(self, "_decoded", None)
+        if counts is None:
+            from collections import Counter
+
+            counts = self._decoded = dict(Counter(self.tokenizer.decode([i]) for i in range(len(self.tokenizer))))
+        return counts
 
     def _lookup(self, top: dict, token_id: int) -> float | None:
         for key in self._token_keys(token_id):

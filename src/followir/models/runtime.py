@@ -97,6 +97,24 @@ def resolve_dtype(device: str, dtype: str | None = None):
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
+def dtype_key(device: str | None, dtype: str | None, engine: str = "transformers") -> str:
+    """The dtype a model will run in, for the cache key and results: an explicit dtype as given; ``auto`` resolved
+    the way ``resolve_dtype`` (transformers engine) or vLLM (``vllm`` engine: float32 on CPU, else the model
+    config's dtype) resolves it, so scores computed in bf16 on a GPU are never served to a float32 CPU run.
+
+    >>> dtype_key(None, "float16")
+    'float16'
+    """
+    if dtype and dtype != "auto":
+        return dtype
+    if engine == "openai":
+        return "server"
+    cuda = resolve_device(device).startswith("cuda")
+    if engine == "vllm":
+        return "model-config" if cuda else "float32"
+    return "bfloat16" if cuda else "float32"
+
+
 def default_cache_path() -> Path:
     return Path(os.environ.get("FOLLOWIR_CACHE", Path.home() / ".cache" / "followir" / "cache.sqlite"))
 

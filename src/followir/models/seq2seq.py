@@ -13,7 +13,7 @@ from followir.errors import InputTooLongError
 from followir.models.base import Progress, RankRequest
 from followir.models.pair_engine import score_requests
 from followir.models.ray_engine import RayReplicable, as_settings
-from followir.models.runtime import open_cache, require, resolve_device, resolve_dtype
+from followir.models.runtime import dtype_key, open_cache, require, resolve_device, resolve_dtype
 from followir.models.templates import get_template
 from followir.records import Document
 
@@ -68,7 +68,7 @@ class Seq2SeqReranker(RayReplicable):
         return {"family": "seq2seq", "settings": {
             "model_id": self.model_id, "revision": self.revision, "template": t.name, "prompt": t.prompt,
             "query_format": t.query_format, "answer_tokens": list(t.answer_tokens), "max_length": self.max_length,
-            "dtype": self.dtype_name or "auto", "truncation": self.truncation}}
+            "dtype": dtype_key(self.device_name, self.dtype_name), "truncation": self.truncation}}
 
     def check_query(self, query_text: str) -> None:
         """Refuse a query whose prompt, without any document, already fills ``max_length`` (with

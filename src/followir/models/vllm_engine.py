@@ -128,7 +128,11 @@ def dequantized_folder(model_id: str, gguf_file: str, revision: str | None = Non
         model.save_pretrained(work)
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_id, gguf_file=gguf_file, revision=revision)
         tokenizer.save_pretrained(work)
-        os.replace(work, target)
+        try:
+            os.replace(work, target)
+        except OSError:  # another process (a Ray replica) finished the same folder first
+            if not (target / "config.json").is_file():
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return str(target)
