@@ -475,7 +475,7 @@ def test_agreement_page_adjudication_and_prejudging(tmp_path):
     client.post("/judge", data={"assessor": "bob", "topic": "2", "doc": "d3", "relevant": "1", "note": "sure"})
     agreement = client.get("/agreement?assessor=carol").data.decode()
     assert agreement.count("class='disagreement'") == 1 and "ann: relevant, bob: not relevant" in agreement
-    with pytest.raises(DataFormatError, match="1 documents have assessors who disagree"):
+    with pytest.raises(DataFormatError, match="1 document has assessors who disagree"):
         run_judgements(work)
     client.post("/adjudicate", data={"assessor": "carol", "topic": "1", "doc": "d1", "relevant": "0"})
     assert run_judgements(work) == {("1", "d1"): 0, ("2", "d3"): 1}
@@ -550,7 +550,7 @@ def test_pool_models_get_the_ray_setting_bm25_none():
 
 
 # -- resuming: build.json, stale judgements, interrupted re-chunking and output ----------------------------------
-def test_build_reruns_a_step_whose_settings_or_inputs_changed_and_every_later_one(tmp_path):
+def test_build_reruns_a_step_whose_settings_or_inputs_changed_and_every_later_one(tmp_path, monkeypatch):
     given = mini_inputs(tmp_path / "in")
     out, work = tmp_path / "out", tmp_path / "work"
     base = ["build-benchmark", "--work", str(work), "-o", str(out), "--collection", str(MINI / "corpus.jsonl"),
@@ -604,10 +604,17 @@ def test_build_reruns_a_step_whose_settings_or_inputs_changed_and_every_later_on
     assert "narratives: running again (inputs changed: --narratives)" in said
     assert "candidates: running again" in said
     assert rows(out / "queries.jsonl")[0]["instruction_changed"].endswith("Only reports from 1990 on.")
-    # a run that fails half way (an unknown model) leaves the steps it would redo marked: the next run, even with
+    # a run that fails half way (the search fails) leaves the steps it would redo marked: the next run, even with
     # the old settings, redoes them
-    failed = CliRunner().invoke(app, [*base, "--depth", "25", "-m", "no-such-model"])
-    assert failed.exit_code != 0
+    import followir.construction.candidates as candidates
+
+    def failing(*args, **kwargs):
+        raise ValueError("the search failed")
+
+    monkeypatch.setattr(candidates, "_passage_run", failing)
+    failed = CliRunner().invoke(app, [*base, "--depth", "25", "--passage-depth", "40"])
+    assert failed.exit_code != 0 and "the search failed" in failed.output
+    monkeypatch.undo()
     assert "redo" in json.loads((work / "build.json").read_text())["steps"]["candidates"]
     said = build("--depth", "25")
     assert "candidates: running again (an earlier run that redoes it did not finish" in said
@@ -633,7 +640,7 @@ def test_judgements_against_an_older_changed_narrative_do_not_count(tmp_path):
     judging = Judging(work, db)
     assert [i.doc for i in judging.queue("1", "ann")[0]] == ["d1"]  # asked again
     assert judging.queue("2", "ann") == ([], 1)  # topic 2's narrative did not change
-    with pytest.raises(DataFormatError, match="1 of 2 og-relevant documents have no changed judgement"):
+    with pytest.raises(DataFormatError, match="1 of 2 og-relevant documents has no changed judgement"):
         run_judgements(work)
     client = create_app(judging).test_client()
     assert "0 / 1" in client.get("/?assessor=ann").data.decode()
@@ -692,3 +699,113 @@ def test_rechunking_drops_the_stamp_and_runs_first_and_output_drops_its_report_f
         from followir.construction.publish import publish_files
 
         publish_files(out)
+
+
+# -- a mistake on the command line deletes nothing and marks nothing for redo -----------------------------------
+def test_pool_runs_survive_a_mistyped_model_and_settings_that_only_pick_candidates(tmp_path, monkeypatch):
+    import followir.construction.candidates as candidates
+
+    given = mini_inputs(tmp_path / "in")
+    work = tmp_path / "work"
+    assert run_topics(given["topics"], given["qrels"], work)
+    corpus = MINI / "corpus.jsonl"
+    searched: list[str] = []  # the models loaded to search
+    real = candidates._load_model
+
+    def spy(name):
+        searched.append(name)
+        return real(name)
+
+    monkeypatch.setattr(candidates, "_load_model", spy)
+    settings = candidates.PoolSettings(depth=20, passage_depth=50)
+    candidates.run_candidates(work, corpus, ["bm25"], settings=settings)
+    trec = work / "pool" / "bm25.trec"
+    before = (trec.read_bytes(), trec.stat().st_mtime_ns)
+    assert searched == ["bm25"]
+    # a mistyped model: refused before anything goes, from the library and the command line
+    with pytest.raises(Exception, match="unknown model 'bm-25'"):
+        candidates.run_candidates(work, corpus, ["bm-25"], settings=settings)
+    result = CliRunner().invoke(app, ["build-candidates", str(work), "--collection", str(corpus), "-m", "bm-25",
+                                      "--depth", "20", "--passage-depth", "50"])
+    assert result.exit_code != 0 and "unknown model 'bm-25'" in result.output
+    assert "searched again" not in result.output
+    # a mistyped collection: nothing deleted either
+    with pytest.raises(DataFormatError, match="the collection does not exist"):
+        candidates.run_candidates(work, tmp_path / "no-such.jsonl", ["bm25"], settings=settings)
+    assert (trec.read_bytes(), trec.stat().st_mtime_ns) == before
+    assert (work / "pool" / "passages.json").exists()
+    # --depth and --fusion only pick candidates again: the passage run is read back
+    picked = candidates.run_candidates(work, corpus, ["bm25"],
+                                       settings=candidates.PoolSettings(depth=25, passage_depth=50, fusion="rrf"))
+    assert searched == ["bm25"] and {len(d) for d in picked.values()} == {25}
+    assert (trec.read_bytes(), trec.stat().st_mtime_ns) == before
+    # another model added: only it searches; bm25's run is kept
+    searched.clear()
+    candidates.run_candidates(work, corpus, ["bm25", "bm25-regex"], settings=settings)
+    assert searched == ["bm25-regex"] and (work / "pool" / "bm25-regex.trec").exists()
+    assert (trec.read_bytes(), trec.stat().st_mtime_ns) == before
+    # what a run depends on (passage depth) changed: searched again
+    searched.clear()
+    candidates.run_candidates(work, corpus, ["bm25"], settings=candidates.PoolSettings(depth=20, passage_depth=40))
+    assert searched == ["bm25"]
+
+
+def test_build_checks_its_inputs_before_marking_any_step_for_redo(tmp_path):
+    given = mini_inputs(tmp_path / "in")
+    out, work = tmp_path / "out", tmp_path / "work"
+    base = ["build-benchmark", "--work", str(work), "-o", str(out), "--topics", str(given["topics"]), "--qrels",
+            str(given["qrels"]), "--narratives", str(given["narratives"]), "--judgements", str(given["judgements"]),
+            "--depth", "20", "--passage-depth", "50"]
+    good = ["--collection", str(MINI / "corpus.jsonl")]
+    assert CliRunner().invoke(app, [*base, *good]).exit_code == 0
+    recorded = (work / "build.json").read_text()
+    for wrong, says in ((["--collection", str(tmp_path / "corpus.jsnol")], "the collection does not exist"),
+                        ([*good, "-m", "bm-25"], "unknown model 'bm-25'"),
+                        ([*good, "--judgements", str(tmp_path / "no.jsonl")], "--judgements"),
+                        ([*good, "--corpus-text", "documents"], "--corpus-text documents")):
+        result = CliRunner().invoke(app, [*base, *wrong])
+        assert result.exit_code != 0 and says in " ".join(result.output.split()), result.output
+        assert (work / "build.json").read_text() == recorded  # nothing marked for redo
+    said = " ".join(CliRunner().invoke(app, [*base, *good]).output.split())
+    assert "candidates: done already" in said and "running again" not in said
+
+
+def test_messages_for_a_misnamed_collection_swapped_columns_and_missing_judgements(tmp_path):
+    from followir.construction.judgements import prepare_judging, run_judgements
+    from followir.construction.output import run_output
+
+    docs = tmp_path / "docs.json"  # JSON lines under a .json name
+    docs.write_text('{"_id": "d1", "text": "ivory"}\n')
+    with pytest.raises(DataFormatError, match=r"looks like JSON.*name the file docs\.jsonl"):
+        list(iter_documents(docs))
+    # swapped TSV columns: column 2 is a selected topic
+    given = mini_inputs(tmp_path / "in")
+    work = tmp_path / "work"
+    chosen = run_topics(given["topics"], given["qrels"], work)
+    narrative = "A relevant document " + "names a country " * 20
+    swapped = tmp_path / "swapped.tsv"
+    swapped.write_text(f"{narrative}\t{chosen[0].number}\n")
+    with pytest.raises(DataFormatError, match="columns look swapped") as caught:
+        read_written(swapped, chosen)
+    assert "topic<TAB>changed narrative" in str(caught.value) and narrative.strip() not in str(caught.value)
+    assert "..." in str(caught.value)
+    one = tmp_path / "one.tsv"
+    one.write_text("".join(f"{t.number}\t{t.narrative} Only after 1990.\n" for t in chosen[:-1]))
+    with pytest.raises(DataFormatError, match=f"no changed narrative for topic {chosen[-1].number}\\."):
+        read_written(one, chosen)
+    # judgements from a file that lacks some: add them to that file
+    run_narratives(work, written=given["narratives"])
+    prepare_judging(work, MINI / "corpus.jsonl")
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("".join(given["judgements"].read_text().splitlines(keepends=True)[3:]))
+    with pytest.raises(DataFormatError, match=f"3 of 181 og-relevant documents have no changed judgement yet.*add their judgements to "
+                       f"{partial}"):
+        run_judgements(work, judgements=partial)
+    with pytest.raises(DataFormatError, match="no judgements yet.*--judgements FILE"):
+        run_judgements(work)
+    result = CliRunner().invoke(app, ["build-output", str(work), "-o", str(tmp_path / "out"), "--corpus-text",
+                                      "document"])
+    said = " ".join(result.output.split())
+    assert result.exit_code != 0 and "Fix: give --collection C" in said, said
+    help_text = " ".join(CliRunner().invoke(app, ["build-benchmark", "--help"]).output.split())
+    assert "candidates, output" in help_text.replace("│", "").replace("  ", " ")

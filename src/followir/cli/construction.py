@@ -263,7 +263,7 @@ def build_benchmark(
     cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache file, or 'none'."),
     ray: Optional[str] = typer.Option(None, "--ray", help=HELP_RAY),
     redo: Optional[List[str]] = typer.Option(None, "--redo", help="Run this step again, and every step after it "
-                                             "(repeat): topics, narratives, judging, judgements, candidates."),
+                                             "(repeat): topics, narratives, judging, judgements, candidates, output."),
     as_json: bool = typer.Option(False, "--json", help="Print the validation report as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=HELP_VERBOSE),
 ) -> None:

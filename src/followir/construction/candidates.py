@@ -13,11 +13,15 @@ model's second, and so on, skipping documents already taken, until the list is f
 equally; no score scales are compared). ``fusion="rrf"`` uses reciprocal rank fusion (k = 60) instead.
 
 Resumable: passages are written once; each model's passage run is written to ``pool/<model>.trec`` when it is
-done, and a rerun with the same settings reads it back instead of searching again.
+done, stamped (``pool/<model>.trec.json``) with what it depends on: the passages, the pool's queries, the passage
+depth and approximate search. A rerun reads back every run whose stamp still matches, so changing ``depth`` or
+``fusion`` only picks the candidates again, and adding a model searches with that model alone. Model names and the
+collection are checked before anything is deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -132,27 +136,65 @@ def _passage_run(model, passages: Path, count: int, queries: Mapping[str, tuple[
     return searcher.search(requests, k)
 
 
+def check_models(models: Sequence[str]) -> dict[str, str]:
+    """model -> its family, for every model of the pool; raises (naming the fix) on an unknown name or a model that
+    cannot search a collection. Run before anything is deleted or written."""
+    from followir.models.registry import resolve
+    from followir.retrieval.searcher import SEARCHING_FAMILIES, cannot_search
+
+    if not models:
+        raise ValueError("the pool needs at least one retrieval model (e.g. bm25)")
+    families = {}
+    for name in models:
+        spec = resolve(name)
+        if spec.family not in SEARCHING_FAMILIES:
+            raise ValueError(cannot_search(name, spec.family))
+        families[name] = spec.family
+    return families
+
+
+def run_stamp(model: str, family: str | None, passages: Mapping, queries: Mapping[str, tuple[str, str]],
+              settings: PoolSettings, approximate) -> dict:
+    """What a model's passage run depends on (``pool/<model>.trec.json``): the passages (collection, chunk sizes),
+    the pool's queries (topics, their text, og narrative or none) and passage depth, and for embedding models the
+    approximate-search settings. Candidates per topic and fusion are not in it: they only pick from the runs."""
+    text = json.dumps(sorted((q, list(v)) for q, v in queries.items()), ensure_ascii=False)
+    stamp = {"model": model, "passages": dict(passages), "passage_depth": settings.passage_depth,
+             "pool_query": settings.instruction, "topics": list(queries),
+             "queries": hashlib.sha256(text.encode()).hexdigest(),
+             "approximate": None if family == "bm25" or not approximate else asdict(approximate)}
+    return json.loads(json.dumps(stamp))  # as it reads back from the file
+
+
 def run_candidates(work: str | Path, collection: str | Path, models: Sequence[str], *,
                    settings: PoolSettings = PoolSettings(), approximate=None, load=None,
-                   progress=None) -> dict[str, list[str]]:
-    """Write ``pool/`` (passages, one passage run per model) and ``candidates.jsonl``; returns topic -> docs."""
+                   progress=None, check=check_models) -> dict[str, list[str]]:
+    """Write ``pool/`` (passages, one passage run per model) and ``candidates.jsonl``; returns topic -> docs.
+
+    The model names (``check``, unless ``None``) and the collection are checked first, so a mistyped one deletes
+    nothing. A saved passage run is kept while what it depends on (:func:`run_stamp`) is unchanged."""
+    from followir.construction.collections import check_collection
     from followir.data.trec import read_run, write_run
 
     if not models:
         raise ValueError("the pool needs at least one retrieval model (e.g. bm25)")
+    families = check(models) if check is not None else {}
     work = Path(work)
-    pool = work / POOL
-    pool.mkdir(parents=True, exist_ok=True)
     topics = load_topics(work)
     qrels = load_og_qrels(work)
     recorded = {"collection": str(collection), "chunk": asdict(settings.chunk)}
+    pool = work / POOL
     passages = pool / "passages.jsonl"
     stamp = pool / "passages.json"
-    if not (passages.exists() and stamp.exists() and json.loads(stamp.read_text())["settings"] == recorded):
+    fresh = passages.exists() and stamp.exists() and json.loads(stamp.read_text())["settings"] == recorded
+    if not fresh:
+        check_collection(collection)  # before the passages and runs made from the last one go
+    pool.mkdir(parents=True, exist_ok=True)
+    if not fresh:
         # the stamp and the passage runs go first, the stamp comes back last: a run killed in between leaves no
         # stamp, so the next one chunks again instead of pairing new passages with old runs (or the reverse)
         stamp.unlink(missing_ok=True)
-        for old in pool.glob("*.trec"):
+        for old in [*pool.glob("*.trec.json"), *pool.glob("*.trec")]:
             old.unlink()
         docs, count = write_passages(iter_documents(collection), passages, settings.chunk)
         write_json(stamp, {"settings": recorded, "documents": docs, "passages": count})
@@ -160,24 +202,29 @@ def run_candidates(work: str | Path, collection: str | Path, models: Sequence[st
     queries = {t.number: (t.title, t.narrative if settings.instruction == "og" else "") for t in topics}
     run_settings = {**asdict(settings), "models": list(models), "topics": list(queries),
                     "approximate": asdict(approximate) if approximate else None}
-    settings_file = pool / "pool.json"
-    if settings_file.exists() and json.loads(settings_file.read_text()) != run_settings:
-        log.warning("pool settings changed since the last run; the passage runs are searched again")
-        for old in pool.glob("*.trec"):
-            old.unlink()
+    settings_file = pool / "pool.json"  # the last run's settings, for the record; each run has its own stamp
     write_json(settings_file, run_settings)
     load = load or _load_model
     rankings: dict[str, list[list[str]]] = {t: [] for t in queries}
     best_passage: dict[tuple[str, str], tuple[int, int, str]] = {}  # (topic, doc) -> (rank, model order, passage)
     for order, name in enumerate(models):
         path = pool / f"{file_name(name)}.trec"
-        if path.exists():
+        run_file = pool / f"{file_name(name)}.trec.json"
+        wanted = run_stamp(name, families.get(name), recorded, queries, settings, approximate)
+        if path.exists() and run_file.exists() and json.loads(run_file.read_text()) == wanted:
+            log.info("pool: %s's passage run is read back from %s", name, path)
             run = read_run(path)
         else:
+            if path.exists():
+                log.warning("pool: %s's passage run was made with other settings (or is unstamped); searched again",
+                            name)
+            run_file.unlink(missing_ok=True)  # the stamp goes first and comes back last
+            path.unlink(missing_ok=True)
             model = load(name)
             run = _passage_run(model, passages, count, queries, settings.passage_depth, approximate,
                                progress(f"pool: {name}") if progress else None)
             write_run(run, path, tag=file_name(name))
+            write_json(run_file, wanted)
         for topic in queries:
             docs = maxp(run.scores.get(topic, {}))
             ranking = rank_documents({d: s for d, (s, _) in docs.items()})

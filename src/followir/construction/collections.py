@@ -56,6 +56,27 @@ def iter_documents(source: str | Path) -> Iterator[Document]:
         yield from _sgml(path)
 
 
+def check_collection(source: str | Path) -> None:
+    """Raise, naming the fix, unless ``source`` exists, is readable and yields a first document (read before any
+    step deletes or rewrites what it made from the collection)."""
+    text = str(source)
+    if not text.startswith(IRDS_PREFIX):
+        path = Path(source)
+        if not path.exists():
+            raise DataFormatError(path, None, "the collection does not exist",
+                                  "give a .jsonl, .parquet or TREC SGML file, a folder of SGML files, or irds:ID")
+        if path.is_file():
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+            except OSError as e:
+                raise DataFormatError(path, None, f"the collection cannot be read ({e.strerror})",
+                                      "make the file readable") from None
+    for _ in iter_documents(source):
+        return
+    raise DataFormatError(source, None, "the collection holds no documents", "give a collection with documents")
+
+
 def _open_text(path: Path):
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8")
@@ -121,8 +142,11 @@ def _sgml(path: Path) -> Iterator[Document]:
     opener = gzip.open if path.name.lower().endswith((".gz", ".z")) and _is_gzip(path) else open
     buffer: list[str] = []
     inside, start, found = False, 0, 0
+    first = ""  # the file's first non-space character
     with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
+            if not first and line.strip():
+                first = line.strip()[0]
             upper = line.upper()
             if not inside and "<DOC>" in upper:
                 inside, start, buffer = True, number, []
@@ -134,6 +158,11 @@ def _sgml(path: Path) -> Iterator[Document]:
                     yield sgml_document("".join(buffer), path, start)
     if inside:
         raise DataFormatError(path, start, "a <DOC> that is never closed", "end every document with </DOC>")
+    if not found and first in ("{", "["):
+        raise DataFormatError(path, None, f"no <DOC> blocks: the file starts with {first!r}, so it looks like JSON "
+                              "(lines), but only a name ending in .jsonl or .jsonl.gz is read as JSON lines",
+                              f"write one {{\"_id\", \"text\", \"title\"?}} object per line and name the file "
+                              f"{path.stem}.jsonl")
     if not found:
         raise DataFormatError(path, None, "no <DOC> blocks", "give TREC SGML documents: <DOC><DOCNO>..</DOC>")
 

@@ -18,7 +18,7 @@ from typing import Mapping
 
 from followir.construction.collections import iter_documents
 from followir.construction.topics import load_og_qrels, load_topics
-from followir.construction.workfiles import JUDGE_DB, JUDGEMENTS, JUDGING, need, read_rows, write_rows
+from followir.construction.workfiles import JUDGE_DB, JUDGEMENTS, JUDGING, need, plural, read_rows, write_rows
 from followir.errors import DataFormatError
 from followir.records import Qrels
 
@@ -101,18 +101,24 @@ def run_judgements(work: str | Path, *, judgements: str | Path | None = None,
     else:
         db = Path(database) if database else Path(work) / JUDGE_DB
         if not db.exists():
-            raise DataFormatError(db, None, "no judgements yet", f"judge the documents: 'followir judge {work}'")
+            raise DataFormatError(db, None, "no judgements yet",
+                                  f"judge the documents ('followir judge {work}'), or give judgements made elsewhere "
+                                  "with --judgements FILE (jsonl {topic, doc, relevance} rows or TREC qrels)")
         given, disputed = store_labels(work, db)
         source = str(db)
         if disputed:
-            raise DataFormatError(db, None, f"{len(disputed)} documents have assessors who disagree "
+            raise DataFormatError(db, None, f"{plural(len(disputed), 'document has', 'documents have')} assessors "
+                                  "who disagree "
                                   f"(e.g. topic {disputed[0][0]}, {disputed[0][1]})",
                                   f"adjudicate them on the agreement page of 'followir judge {work}' (/agreement)")
     missing = [(i.topic, i.doc) for i in items if (i.topic, i.doc) not in given]
     if missing:
-        raise DataFormatError(source, None, f"{len(missing)} of {len(items)} og-relevant documents have no "
-                              f"changed judgement yet (e.g. topic {missing[0][0]}, {missing[0][1]})",
-                              f"judge them ('followir judge {work}'), then run this step again")
+        fix = (f"add their judgements to {judgements} (one per og-relevant document of judging.jsonl), then run "
+               "this step again" if judgements is not None
+               else f"judge them ('followir judge {work}'), then run this step again")
+        raise DataFormatError(source, None, f"{len(missing)} of {plural(len(items), 'og-relevant document')} "
+                              f"{'has' if len(missing) == 1 else 'have'} no changed judgement yet "
+                              f"(e.g. topic {missing[0][0]}, {missing[0][1]})", fix)
     final = {(i.topic, i.doc): given[(i.topic, i.doc)] for i in items}
     write_rows(Path(work) / JUDGEMENTS, ({"topic": t, "doc": d, "relevance": r} for (t, d), r in final.items()))
     return final

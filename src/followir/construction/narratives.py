@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from followir.construction.topics import load_topics
-from followir.construction.workfiles import NARRATIVES, need, read_rows, write_rows
+from followir.construction.workfiles import NARRATIVES, need, read_rows, shorten, write_rows
 from followir.data.trec import TrecTopic
 from followir.errors import DataFormatError
 from followir.llm.prompts import Prompt
@@ -58,7 +58,11 @@ def read_written(path: str | Path, topics: Iterable[TrecTopic]) -> list[ChangedN
     seen: dict[str, int] = {}
     for line, topic, text in rows:
         if topic not in by_number:
-            raise DataFormatError(path, line, f"topic {topic!r} is not among the selected topics",
+            if text.strip() in by_number:
+                raise DataFormatError(path, line, f"the columns look swapped: column 2 is topic {text.strip()} and "
+                                      f"column 1 is text ({shorten(topic)!r})",
+                                      "write 'topic<TAB>changed narrative', the topic number first")
+            raise DataFormatError(path, line, f"topic {shorten(topic)!r} is not among the selected topics",
                                   f"use one of {', '.join(sorted(by_number)[:8])}, or select it in build-topics")
         if topic in seen:
             raise DataFormatError(path, line, f"a second changed narrative for topic {topic} (first at line "
@@ -75,7 +79,8 @@ def read_written(path: str | Path, topics: Iterable[TrecTopic]) -> list[ChangedN
         out[topic] = ChangedNarrative(topic, og, " ".join(text.split()))
     missing = [t for t in by_number if t not in out]
     if missing:
-        raise DataFormatError(path, None, f"no changed narrative for topics {', '.join(missing[:8])}",
+        raise DataFormatError(path, None, f"no changed narrative for {'topic' if len(missing) == 1 else 'topics'} "
+                              f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}",
                               "write one for every selected topic, or leave those topics out in build-topics")
     return [out[t] for t in by_number]
 

@@ -82,6 +82,10 @@ def run_output(work: str | Path, out: str | Path, *, name: str | None = None, co
         raise ValueError(f"corpus text {corpus_text!r}: use one of {', '.join(CORPUS_TEXTS)}")
     if query_field not in QUERY_FIELDS:
         raise ValueError(f"query field {query_field!r}: use one of {', '.join(QUERY_FIELDS)}")
+    if corpus_text == "document" and collection is None:
+        raise ValueError("--corpus-text document writes each candidate's whole text, read from the collection, and "
+                         "no collection was given. Fix: give --collection C (the one the candidates were pooled "
+                         "from), or use --corpus-text passage")
     work, out = Path(work), Path(out)
     name = name or out.name
     topics = {t.number: t for t in load_topics(work)}
@@ -98,7 +102,8 @@ def run_output(work: str | Path, out: str | Path, *, name: str | None = None, co
     order = [t for t in topics if t in candidates]
     missing = [t for t in topics if t not in narratives]
     if missing:
-        raise DataFormatError(work / "narratives.jsonl", None, f"no changed narrative for topics {missing[:8]}",
+        raise DataFormatError(work / "narratives.jsonl", None, f"no changed narrative for "
+                              f"{'topic' if len(missing) == 1 else 'topics'} {', '.join(missing[:8])}",
                               "run 'followir build-narratives' for them")
     # validation.json goes first and comes back last: while it is missing the folder is not a finished build, so
     # a step killed half way never leaves an old report saying the half-rewritten files are valid (every file is

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from followir.construction import workfiles as files
+from followir.construction.workfiles import plural
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def build_benchmark(plan: BuildPlan, *, chat_loader=None, model_loader=None, pro
     from followir.construction.output import run_output
     from followir.construction.topics import run_topics
 
+    check_plan(plan)  # a mistyped name or path fails here, before build.json marks any step for redo
     work = Path(plan.work)
     work.mkdir(parents=True, exist_ok=True)
     record = BuildRecord(work)
@@ -98,7 +100,7 @@ def build_benchmark(plan: BuildPlan, *, chat_loader=None, model_loader=None, pro
 
     if todo("topics"):
         if not plan.topics or not plan.qrels:
-            raise ValueError("the topics step needs --topics and --qrels")
+            raise ValueError("the topics step needs --topics and --qrels. Fix: give both")
         chosen = run_topics(plan.topics, plan.qrels, work, include=set(plan.include) or None,
                             exclude=set(plan.exclude), limit=plan.limit)
         say(f"topics: {len(chosen)} selected")
@@ -117,7 +119,7 @@ def build_benchmark(plan: BuildPlan, *, chat_loader=None, model_loader=None, pro
     load_narratives(work)  # refuses drafts, naming the command that accepts them
     if todo("judging"):
         count, missing = prepare_judging(work, plan.collection)
-        say(f"judging: {count} og-relevant documents to re-judge ({len(missing)} not in the collection)")
+        say(f"judging: {plural(count, 'og-relevant document')} to re-judge ({len(missing)} not in the collection)")
         done("judging")
     if todo("judgements"):
         run_judgements(work, judgements=plan.judgements)
@@ -134,6 +136,30 @@ def build_benchmark(plan: BuildPlan, *, chat_loader=None, model_loader=None, pro
     done("output")
     say(f"output: {plan.output} ({'valid' if report['ok'] else 'PROBLEMS: ' + '; '.join(report['problems'])})")
     return report
+
+
+def check_plan(plan: BuildPlan) -> None:
+    """Everything a build can check without running a step: the files given exist, the collection exists and
+    yields a document, the pool's models are known searchers, the output's settings are known. Raises, naming the
+    option and the fix."""
+    from followir.construction.candidates import check_models
+    from followir.construction.collections import check_collection
+    from followir.construction.output import CORPUS_TEXTS, QUERY_FIELDS
+    from followir.errors import OptionError
+
+    for option, given in (("--topics", plan.topics), ("--qrels", plan.qrels), ("--narratives", plan.narratives),
+                          ("--judgements", plan.judgements)):
+        if given is not None and not Path(given).is_file():
+            raise OptionError(f"{option} {given}: no such file. Fix: give the path of an existing file")
+    if bool(plan.topics) != bool(plan.qrels):
+        raise OptionError("--topics and --qrels go together (the topics step reads both). Fix: give both, or "
+                          "neither to keep the topics already selected")
+    if plan.corpus_text not in CORPUS_TEXTS:
+        raise OptionError(f"--corpus-text {plan.corpus_text}: use one of {', '.join(CORPUS_TEXTS)}")
+    if plan.query_field not in QUERY_FIELDS:
+        raise OptionError(f"--query-field {plan.query_field}: use one of {', '.join(QUERY_FIELDS)}")
+    check_models(list(plan.models))
+    check_collection(plan.collection)
 
 
 # -- what each step ran with ----------------------------------------------------------------------------------

@@ -52,3 +52,22 @@ def need(work: str | Path, name: str, step: str) -> Path:
         raise DataFormatError(path, None, f"{name} is missing from the work folder",
                               f"run 'followir {step}' first (or 'followir build-benchmark', which runs every step)")
     return path
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 document``, ``2 documents`` (``words`` where the plural is not ``word + 's'``).
+
+    >>> plural(1, "document"), plural(3, "topic"), plural(2, "copy", "copies")
+    ('1 document', '3 topics', '2 copies')
+    """
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut to about ``limit`` characters (``...`` where cut).
+
+    >>> shorten("a  b"), shorten("x" * 70, 10)
+    ('a b', 'xxxxxxx...')
+    """
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
