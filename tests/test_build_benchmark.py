@@ -772,7 +772,6 @@ def test_build_checks_its_inputs_before_marking_any_step_for_redo(tmp_path):
 
 def test_messages_for_a_misnamed_collection_swapped_columns_and_missing_judgements(tmp_path):
     from followir.construction.judgements import prepare_judging, run_judgements
-    from followir.construction.output import run_output
 
     docs = tmp_path / "docs.json"  # JSON lines under a .json name
     docs.write_text('{"_id": "d1", "text": "ivory"}\n')
@@ -798,8 +797,8 @@ def test_messages_for_a_misnamed_collection_swapped_columns_and_missing_judgemen
     prepare_judging(work, MINI / "corpus.jsonl")
     partial = tmp_path / "partial.jsonl"
     partial.write_text("".join(given["judgements"].read_text().splitlines(keepends=True)[3:]))
-    with pytest.raises(DataFormatError, match=f"3 of 181 og-relevant documents have no changed judgement yet.*add their judgements to "
-                       f"{partial}"):
+    with pytest.raises(DataFormatError, match="3 of 181 og-relevant documents have no changed judgement yet.*add "
+                       f"their judgements to {partial}"):
         run_judgements(work, judgements=partial)
     with pytest.raises(DataFormatError, match="no judgements yet.*--judgements FILE"):
         run_judgements(work)
