@@ -21,6 +21,7 @@ from followir.cli.common import (
     warn,
 )
 from followir.cli.help_texts import HELP_RAY, HELP_VERBOSE
+from followir.cli.retrieval import _hnsw
 from followir.errors import FollowIRError
 
 _WORK = typer.Argument(..., help="The work folder the steps share (created if needed).")
@@ -50,14 +51,6 @@ def _model_loader(cache: Optional[str], device: Optional[str], batch_size: Optio
         return load_model(name, **options)
 
     return load
-
-
-def _hnsw(approximate: bool, ef_search: int):
-    if not approximate:
-        return None
-    from followir.retrieval import HNSWSettings
-
-    return HNSWSettings(ef_search=ef_search)
 
 
 @app.command("build-topics")

@@ -101,3 +101,13 @@ class RateLimiter:
         if wait > 0:
             _sleep(wait)
         return wait
+
+
+def bearer_client(api_key: str | None, timeout: float, connections: int):
+    """An ``httpx.Client`` for an OpenAI-compatible API: the key as a Bearer header (none for keyless servers),
+    ``timeout`` seconds per request, at most ``connections`` at once."""
+    from followir.models.runtime import require
+
+    httpx = require("httpx", "api")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=connections))

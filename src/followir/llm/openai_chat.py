@@ -22,7 +22,7 @@ from followir.errors import APIError
 from followir.llm.base import CachedChatModel, GenerationOptions
 from followir.llm.chat_cache import Completion
 from followir.llm.cost import PRICES
-from followir.llm.limits import RateLimiter, Retryable, retry_after, with_retries
+from followir.llm.limits import RateLimiter, Retryable, bearer_client, retry_after, with_retries
 from followir.models.runtime import require
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,7 @@ class OpenAIChat(CachedChatModel):
 
     def _make_client(self):
         if self._client is None:
-            httpx = require("httpx", "api")
-            key = self._api_key()
-            headers = {"Authorization": f"Bearer {key}"} if key else {}
-            self._client = httpx.Client(timeout=self.timeout, headers=headers,
-                                        limits=httpx.Limits(max_connections=self.concurrency))
+            self._client = bearer_client(self._api_key(), self.timeout, self.concurrency)
         return self._client
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ from typing import Sequence
 from urllib.parse import urlparse
 
 from followir.errors import APIError, OptionError
-from followir.llm.limits import RateLimiter, Retryable, retry_after, with_retries
+from followir.llm.limits import RateLimiter, Retryable, bearer_client, retry_after, with_retries
 from followir.models.runtime import require
 
 
@@ -57,11 +57,8 @@ class OpenAICompletionsScorer:
     def _http(self):
         with self._lock:
             if self._client is None:
-                httpx = require("httpx", "api")
-                key = os.environ.get(self.api_key_env) or None
-                headers = {"Authorization": f"Bearer {key}"} if key else {}
-                self._client = httpx.Client(timeout=self.timeout, headers=headers,
-                                            limits=httpx.Limits(max_connections=self.concurrency))
+                self._client = bearer_client(os.environ.get(self.api_key_env) or None, self.timeout,
+                                             self.concurrency)
             return self._client
 
     def close(self) -> None:
