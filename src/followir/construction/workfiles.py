@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from followir.atomic import atomic_open
+from followir.data.tables import read_json_lines
 from followir.errors import DataFormatError
 
 TOPICS = "topics.jsonl"            # step 1: the selected topics (number, title, description, narrative)
@@ -30,19 +31,8 @@ def write_rows(path: str | Path, rows: Iterable[Mapping]) -> int:
 
 
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
-    path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFormatError(path, number, f"invalid JSON ({e.msg})", "write one JSON object per line") \
-                    from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, number, "the line is not a JSON object", "write one object per line")
-            yield number, row
+    """``(line number, row)`` of a work file (JSON lines), through followir's table reader."""
+    return read_json_lines(path)
 
 
 def need(work: str | Path, name: str, step: str) -> Path:

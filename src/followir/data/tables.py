@@ -61,6 +61,12 @@ def _refuse_duplicate_keys(path: Path, number: int):
     return hook
 
 
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` of a JSON-lines file whatever its name; blank lines skipped. Errors (invalid JSON,
+    a non-object line, a repeated key, bytes that are not UTF-8) name the file and the line."""
+    return _read_jsonl(Path(path))
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     for number, line in text_lines(path):
         if not line.strip():
